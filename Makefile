@@ -1,0 +1,43 @@
+# Two commands do everything: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export GX_ANALYTICS_ENABLED := false
+export DAGSTER_DISABLE_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test ui run lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@echo "Installing boxoffice into $(VENV) ..."
+	@$(BIN)/pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(BIN)/python -c "import boxoffice, dagster_dbt, great_expectations, mollie" 
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/boxoffice demo $(DEMO_ARGS)
+
+run: $(STAMP)
+	$(BIN)/boxoffice run
+
+ui: $(STAMP)
+	$(BIN)/boxoffice ui
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/boxoffice bench $(BENCH_ARGS)
+
+clean:
+	-$(BIN)/boxoffice db down
+	rm -rf .boxoffice reports dbt_project/target dbt_project/logs

@@ -1,0 +1,57 @@
+"""`boxoffice demo`: generate the platform database and the Mollie sandbox inside the embedded server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from boxoffice.demo import mollie, platform, sandbox
+from boxoffice.warehouse import EmbeddedServer
+
+DEMO_TOKEN = "access_BoxofficeDemoSandboxToken"
+PLATFORM_DB = "platform"
+SANDBOX_DB = "mollie_sandbox"
+
+
+@dataclass
+class DemoSources:
+    source_dsn: str
+    sandbox_dsn: str
+    token: str
+    platform_counts: dict[str, int]
+    mollie_counts: dict[str, int]
+    planted: int
+
+
+def generate(server: EmbeddedServer, orders: int, seed: int, as_of: datetime | None,
+             discrepancy_rate: float) -> DemoSources:  # fmt: skip
+    data = platform.generate(orders=orders, seed=seed, as_of=as_of)
+    account = mollie.build(data, discrepancy_rate=discrepancy_rate)  # also plants platform-side refunds
+    source_dsn = server.ensure_database(PLATFORM_DB)
+    sandbox_dsn = server.ensure_database(SANDBOX_DB)
+    platform_counts = platform.write(data, source_dsn)
+    mollie_counts = sandbox.store(account, sandbox_dsn)
+    return DemoSources(source_dsn, sandbox_dsn, DEMO_TOKEN, platform_counts, mollie_counts, len(account.planted))
+
+
+def write_env(server: EmbeddedServer, sources: DemoSources, sandbox_url: str) -> None:
+    """Record the demo's sources as the lowest-precedence settings layer (.boxoffice/demo.env)."""
+    (server.home / "demo.env").write_text(
+        "# Written by `boxoffice demo`; the environment and .env override these.\n"
+        f"SOURCE_DSN={sources.source_dsn}\n"
+        f"MOLLIE_API_URL={sandbox_url}\n"
+        f"MOLLIE_API_TOKEN={sources.token}\n"
+        f"MOLLIE_SANDBOX_DSN={sources.sandbox_dsn}\n"
+    )
+
+
+def ensure_sandbox(server: EmbeddedServer) -> dict | None:
+    """Start the sandbox daemon again (e.g. after a reboot) when the demo has been generated."""
+    env = server.home / "demo.env"
+    if not env.exists():
+        return None
+    from dotenv import dotenv_values
+
+    values = dotenv_values(env)
+    server.up()
+    return sandbox.daemon_up(server.home, values["MOLLIE_SANDBOX_DSN"], values["MOLLIE_API_TOKEN"])

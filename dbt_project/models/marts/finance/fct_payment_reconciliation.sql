@@ -1,0 +1,171 @@
+-- One row per payment known to either side (platform or Mollie), with the first match_status that
+-- applies: missing_in_platform, missing_in_mollie, amount_mismatch (payment or refunded amount),
+-- status_mismatch (a charged-back payment counts as not paid), not_settled, matched.
+with platform_payments as (
+    select * from {{ ref('stg_platform__payments') }}
+),
+
+platform_orders as (
+    select * from {{ ref('stg_platform__orders') }}
+),
+
+platform_refunds as (
+    select * from {{ ref('stg_platform__refunds') }}
+),
+
+mollie_payments as (
+    select * from {{ ref('stg_mollie__payments') }}
+),
+
+mollie_refunds as (
+    select * from {{ ref('stg_mollie__refunds') }}
+),
+
+mollie_chargebacks as (
+    select * from {{ ref('stg_mollie__chargebacks') }}
+),
+
+settlement_payments as (
+    select * from {{ ref('stg_mollie__settlement_payments') }}
+),
+
+settlements as (
+    select * from {{ ref('stg_mollie__settlements') }}
+),
+
+platform_refunded as (
+    select payment_id, sum(amount) as refunded_amount
+    from platform_refunds
+    where refund_status not in ('failed', 'canceled')
+    group by payment_id
+),
+
+platform_side as (
+    select
+        p.mollie_payment_id,
+        o.order_number,
+        p.amount as platform_amount,
+        p.currency as platform_currency,
+        p.payment_status as platform_status,
+        p.paid_at as platform_paid_at,
+        coalesce(r.refunded_amount, 0) as platform_refunded_amount
+    from platform_payments as p
+    inner join platform_orders as o on o.order_id = p.order_id
+    left join platform_refunded as r on r.payment_id = p.payment_id
+    where p.mollie_payment_id is not null
+),
+
+-- Mollie's view: its payments list, plus any settled payment that the list did not return.
+mollie_all as (
+    select mollie_payment_id, amount, currency, payment_status, paid_at
+    from mollie_payments
+    union all
+    select sp.mollie_payment_id, sp.amount, sp.currency, sp.status, null
+    from settlement_payments as sp
+    where not exists (select 1 from mollie_payments as mp where mp.mollie_payment_id = sp.mollie_payment_id)
+),
+
+mollie_refunded as (
+    select mollie_payment_id, sum(amount) as refunded_amount
+    from mollie_refunds
+    where refund_status not in ('failed', 'canceled')
+    group by mollie_payment_id
+),
+
+mollie_charged_back as (
+    select mollie_payment_id, sum(amount) as charged_back_amount
+    from mollie_chargebacks
+    where reversed_at is null
+    group by mollie_payment_id
+),
+
+settled as (
+    select mollie_payment_id, min(settlement_id) as settlement_id
+    from settlement_payments
+    group by mollie_payment_id
+),
+
+mollie_side as (
+    select distinct on (m.mollie_payment_id)
+        m.mollie_payment_id,
+        m.amount as mollie_amount,
+        m.currency as mollie_currency,
+        m.payment_status as mollie_status,
+        m.paid_at as mollie_paid_at,
+        coalesce(r.refunded_amount, 0) as mollie_refunded_amount,
+        coalesce(c.charged_back_amount, 0) as mollie_charged_back_amount,
+        s.settlement_id
+    from mollie_all as m
+    left join mollie_refunded as r on r.mollie_payment_id = m.mollie_payment_id
+    left join mollie_charged_back as c on c.mollie_payment_id = m.mollie_payment_id
+    left join settled as s on s.mollie_payment_id = m.mollie_payment_id
+    order by m.mollie_payment_id, m.paid_at nulls last
+),
+
+latest_settlement as (
+    select max(settled_at) as latest_settled_at from settlements
+),
+
+joined as (
+    select
+        coalesce(p.mollie_payment_id, m.mollie_payment_id) as mollie_payment_id,
+        p.order_number,
+        m.settlement_id,
+        coalesce(p.platform_currency, m.mollie_currency) as currency,
+        p.platform_amount,
+        m.mollie_amount,
+        p.platform_refunded_amount,
+        m.mollie_refunded_amount,
+        m.mollie_charged_back_amount,
+        p.platform_status,
+        m.mollie_status,
+        coalesce(m.mollie_paid_at, p.platform_paid_at) as paid_at,
+        p.mollie_payment_id is not null as is_known_to_platform,
+        m.mollie_payment_id is not null as is_known_to_mollie
+    from platform_side as p
+    full outer join mollie_side as m on m.mollie_payment_id = p.mollie_payment_id
+),
+
+final as (
+    select
+        j.mollie_payment_id,
+        j.order_number,
+        j.settlement_id,
+        j.currency,
+        cast(j.platform_amount as numeric(18, 2)) as platform_amount,
+        cast(j.mollie_amount as numeric(18, 2)) as mollie_amount,
+        cast(j.platform_refunded_amount as numeric(18, 2)) as platform_refunded_amount,
+        cast(j.mollie_refunded_amount as numeric(18, 2)) as mollie_refunded_amount,
+        cast(j.mollie_charged_back_amount as numeric(18, 2)) as mollie_charged_back_amount,
+        j.platform_status,
+        j.mollie_status,
+        j.paid_at,
+        case
+            when not j.is_known_to_platform then 'missing_in_platform'
+            when not j.is_known_to_mollie then 'missing_in_mollie'
+            when j.platform_amount <> j.mollie_amount
+                or j.platform_refunded_amount <> j.mollie_refunded_amount then 'amount_mismatch'
+            when j.platform_status <> j.mollie_status
+                or (j.mollie_charged_back_amount > 0 and j.platform_status = 'paid') then 'status_mismatch'
+            when j.platform_status = 'paid' and j.mollie_status = 'paid' and j.settlement_id is null
+                and j.paid_at < l.latest_settled_at - interval '{{ var("not_settled_after_days") }} days'
+                then 'not_settled'
+            else 'matched'
+        end as match_status,
+        case
+            when not j.is_known_to_platform then 'Mollie returns this payment; the platform has no such payment'
+            when not j.is_known_to_mollie then 'The platform has this payment; Mollie does not return it'
+            when j.platform_amount <> j.mollie_amount then 'Payment amount differs'
+            when j.platform_refunded_amount <> j.mollie_refunded_amount then 'Refunded amount differs'
+            when j.platform_status <> j.mollie_status then 'Status differs'
+            when j.mollie_charged_back_amount > 0 and j.platform_status = 'paid'
+                then 'Charged back at Mollie; the platform still counts it as paid'
+            when j.platform_status = 'paid' and j.mollie_status = 'paid' and j.settlement_id is null
+                and j.paid_at < l.latest_settled_at - interval '{{ var("not_settled_after_days") }} days'
+                then 'Paid on both sides but in no settlement'
+        end as mismatch_reason
+    from joined as j
+    cross join latest_settlement as l
+)
+
+select * from final

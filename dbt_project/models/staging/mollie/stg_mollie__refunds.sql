@@ -1,0 +1,20 @@
+with source as (
+    select * from {{ source('mollie', 'refunds') }}
+),
+
+renamed as (
+    select
+        id as mollie_refund_id,
+        payload->>'paymentId' as mollie_payment_id,
+        payload->>'status' as refund_status,
+        {{ mollie_amount("payload->'amount'") }} as amount,
+        payload->'amount'->>'currency' as currency,
+        payload->>'settlementId' as settlement_id,
+        payload->>'description' as description,
+        cast(payload->>'createdAt' as timestamptz) as created_at,
+        payload,
+        _loaded_at
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,1 @@
+"""Great Expectations 1.x suites, kept as code, that prove the financials reconcile with Mollie."""

@@ -1,0 +1,84 @@
+"""Run a GX 1.x suite of row-level SQL expectations against the warehouse and report each one.
+
+Every expectation is an `UnexpectedRowsExpectation`: a query that returns the rows that disagree.
+A broken query is reported as *errored*, apart from a *failed* expectation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ExpectationOutcome:
+    name: str
+    description: str
+    success: bool
+    errored: bool
+    unexpected_count: int
+    unexpected_rows: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RowExpectation:
+    name: str
+    description: str
+    query: str  # wrap the batch as `(select * from {batch}) as b`: GX may alias it itself
+
+
+def sqlalchemy_url(dsn: str) -> str:
+    return "postgresql+psycopg://" + dsn.split("://", 1)[1]
+
+
+def run_suite(warehouse_dsn: str, suite_name: str, schema: str, table: str,
+              expectations: list[RowExpectation]) -> list[ExpectationOutcome]:  # fmt: skip
+    import great_expectations as gx  # slow import: only when a check runs
+    import great_expectations.expectations as gxe
+
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_postgres("warehouse", connection_string=sqlalchemy_url(warehouse_dsn))
+    asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
+    batch = asset.add_batch_definition_whole_table("whole_table")
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
+    for e in expectations:
+        suite.add_expectation(
+            gxe.UnexpectedRowsExpectation(
+                unexpected_rows_query=e.query, description=e.description, meta={"name": e.name}
+            )
+        )
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch, suite=suite)
+    )
+    result = validation.run(result_format="COMPLETE")
+
+    outcomes = []
+    for r in result.results:
+        meta = r.expectation_config.meta or {}
+        name = meta.get("name", r.expectation_config.type)
+        description = next(e.description for e in expectations if e.name == name)
+        info = r.exception_info or {}
+        errored = bool(info.get("raised_exception")) or any(
+            isinstance(v, dict) and v.get("raised_exception") for v in info.values()
+        )
+        details = (r.result or {}).get("details") or {}
+        rows = details.get("unexpected_rows")
+        if hasattr(rows, "to_dict"):
+            rows = rows.to_dict(orient="records")
+        error = None
+        if errored:
+            error = info.get("exception_message") or "; ".join(
+                str(v.get("exception_message")) for v in info.values() if isinstance(v, dict)
+            )
+        outcomes.append(
+            ExpectationOutcome(
+                name=name,
+                description=description,
+                success=bool(r.success) and not errored,
+                errored=errored,
+                unexpected_count=int((r.result or {}).get("observed_value") or 0),
+                unexpected_rows=list(rows or []),
+                error=error,
+            )
+        )
+    return outcomes

@@ -1,0 +1,108 @@
+"""Writing to the `raw` schema: rows are COPYed into a temp table, then merged by primary key.
+
+The merge writes only rows that are new or changed (latest version wins), so a rerun on unchanged
+sources writes nothing, and a crashed run leaves raw as it was (one transaction per table).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg import sql
+
+RAW_SCHEMA = "raw"
+LOAD_COLUMNS = [("_loaded_at", "timestamptz not null default now()"), ("_batch_id", "text not null")]
+
+
+def new_batch_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class LoadResult:
+    table: str
+    rows_read: int
+    rows_written: int
+    batch_id: str
+    seconds: float
+
+    def metadata(self) -> dict:
+        return {"table": f"{RAW_SCHEMA}.{self.table}", "rows_read": self.rows_read,
+                "rows_written": self.rows_written, "batch_id": self.batch_id,
+                "duration_s": round(self.seconds, 3)}  # fmt: skip
+
+
+def ensure_table(conn: psycopg.Connection, table: str, columns: list[tuple[str, str]], key: list[str]) -> None:
+    """Create raw.<table> if needed and add any column it lacks (new source columns are carried along)."""
+    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(RAW_SCHEMA)))
+    ident = sql.Identifier(RAW_SCHEMA, table)
+    definitions = [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in columns + LOAD_COLUMNS]
+    conn.execute(
+        sql.SQL("create table if not exists {} ({}, primary key ({}))").format(
+            ident, sql.SQL(", ").join(definitions), sql.SQL(", ").join(map(sql.Identifier, key))
+        )
+    )
+    existing = {r[0] for r in conn.execute(
+        "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+        (RAW_SCHEMA, table))}  # fmt: skip
+    for name, type_ in columns:
+        if name not in existing:
+            conn.execute(sql.SQL("alter table {} add column {} {}").format(ident, sql.Identifier(name), sql.SQL(type_)))
+
+
+@contextmanager
+def staged(conn: psycopg.Connection, table: str, columns: list[str]) -> Iterator[psycopg.Copy]:
+    """A COPY FROM STDIN into a temp table shaped like raw.<table>'s data columns."""
+    conn.execute(sql.SQL("create temp table {} on commit drop as select {} from {} with no data").format(
+        sql.Identifier(f"stage_{table}"), sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.Identifier(RAW_SCHEMA, table)))  # fmt: skip
+    copy_sql = sql.SQL("copy {} ({}) from stdin").format(
+        sql.Identifier(f"stage_{table}"), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with conn.cursor().copy(copy_sql) as copy:
+        yield copy
+
+
+def merge_staged(
+    conn: psycopg.Connection, table: str, columns: list[str], key: list[str], batch_id: str
+) -> tuple[int, int]:
+    """Upsert the staged rows; returns (rows staged, rows inserted or changed)."""
+    stage = sql.Identifier(f"stage_{table}")
+    staged_rows = conn.execute(sql.SQL("select count(*) from {}").format(stage)).fetchone()[0]
+    target = sql.Identifier(RAW_SCHEMA, table)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    non_key = [c for c in columns if c not in key]
+    updates = sql.SQL(", ").join(
+        sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in [*non_key, "_loaded_at", "_batch_id"]
+    )
+    changed = sql.SQL(" or ").join(
+        sql.SQL("t.{c} is distinct from excluded.{c}").format(c=sql.Identifier(c)) for c in non_key) \
+        if non_key else sql.SQL("false")  # fmt: skip
+    statement = sql.SQL(
+        "insert into {target} as t ({cols}, _loaded_at, _batch_id) "
+        "select distinct on ({key}) {cols}, now(), {batch} from {stage} "
+        "on conflict ({key}) do update set {updates} where {changed}"
+    ).format(target=target, cols=cols, batch=sql.Literal(batch_id), stage=stage,
+             key=sql.SQL(", ").join(map(sql.Identifier, key)), updates=updates, changed=changed)  # fmt: skip
+    written = conn.execute(statement).rowcount
+    return staged_rows, written
+
+
+def write_rows(warehouse_dsn: str, table: str, columns: list[tuple[str, str]], key: list[str],
+               rows: Iterable[tuple], batch_id: str) -> LoadResult:  # fmt: skip
+    """Stage Python rows with COPY and merge them into raw.<table> in one transaction."""
+    started = time.monotonic()
+    names = [n for n, _ in columns]
+    with psycopg.connect(warehouse_dsn) as conn:
+        ensure_table(conn, table, columns, key)
+        with staged(conn, table, names) as copy:
+            for row in rows:
+                copy.write_row(row)
+        read, written = merge_staged(conn, table, names, key, batch_id)
+    return LoadResult(table, read, written, batch_id, time.monotonic() - started)

@@ -1,0 +1,1 @@
+"""Dagster wiring: extract assets, dbt assets, GX checks, finance reports, jobs and schedules."""

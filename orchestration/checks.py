@@ -1,0 +1,56 @@
+"""Great Expectations suites as Dagster asset checks; failing rows go into the check's metadata."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from expectations import settlements
+from expectations.runner import ExpectationOutcome
+from orchestration.resources import BoxofficeSettings
+
+SETTLEMENTS = dg.AssetKey(["marts", "fct_settlement_reconciliation"])
+# A settlement that differs is finance's work list, not a reason to stop publishing; money that no
+# discrepancy explains, or a settlement that breaks Mollie's own identity, is.
+BLOCKING = {"settlement_differences_explained", "settlement_identity"}
+
+
+def _markdown_table(rows: list[dict], limit: int = 50) -> str:
+    if not rows:
+        return "(none)"
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"\n... and {len(rows) - limit} more")
+    return "\n".join(lines)
+
+
+def to_check_result(outcome: ExpectationOutcome) -> dg.AssetCheckResult:
+    metadata = {
+        "description": outcome.description,
+        "unexpected_count": outcome.unexpected_count,
+        "errored": outcome.errored,
+        "disagreeing_rows": dg.MetadataValue.md(_markdown_table(outcome.unexpected_rows)),
+    }
+    if outcome.error:
+        metadata["error"] = outcome.error
+    return dg.AssetCheckResult(
+        asset_key=SETTLEMENTS,
+        check_name=outcome.name,
+        passed=outcome.success,
+        severity=dg.AssetCheckSeverity.ERROR
+        if outcome.name in BLOCKING or outcome.errored
+        else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+    )
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(e.name, asset=SETTLEMENTS, blocking=e.name in BLOCKING, description=e.description)
+        for e in settlements.SUITE
+    ],
+)
+def settlement_reconciliation_checks(settings: BoxofficeSettings):
+    for outcome in settlements.validate(settings.warehouse_dsn()):
+        yield to_check_result(outcome)

@@ -1,0 +1,34 @@
+"""dbt models as Dagster assets (dagster-dbt); dbt tests become asset checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from boxoffice.settings import DBT_PROJECT_DIR
+from orchestration.resources import BoxofficeSettings, export_dbt_env
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+dbt_project.prepare_if_dev()
+
+
+class BoxofficeTranslator(DagsterDbtTranslator):
+    """Sources map to the extract assets (raw/<identifier>); models to <schema>/<name>."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey(["raw", dbt_resource_props["identifier"]])
+        schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
+        return dg.AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return dbt_resource_props.get("config", {}).get("schema") or "dbt"
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=BoxofficeTranslator())
+def boxoffice_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: BoxofficeSettings):
+    export_dbt_env(settings.warehouse_dsn())
+    yield from dbt.cli(["build"], context=context).stream()

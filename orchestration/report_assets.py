@@ -1,0 +1,32 @@
+"""Finance's monthly reconciliation reports, written to REPORTS_DIR after the checks pass."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from boxoffice import reports
+from orchestration.resources import BoxofficeSettings
+
+
+@dg.asset(
+    key=["reports", "reconciliation_reports"],
+    group_name="reports",
+    kinds={"html", "csv"},
+    deps=[
+        dg.AssetKey(["marts", "fct_settlement_reconciliation"]),
+        dg.AssetKey(["marts", "fct_payment_reconciliation"]),
+    ],
+    description="Monthly reconciliation reports (CSV + print-ready HTML) for finance, in REPORTS_DIR.",
+)
+def reconciliation_reports(context: dg.AssetExecutionContext, settings: BoxofficeSettings) -> dg.MaterializeResult:
+    s = settings.load()
+    written = reports.write_all(s.warehouse_dsn, s.reports_dir, s.reporting_timezone)
+    for r in written:
+        context.log.info(f"{r.month}: {r.settlements} settlements, {r.discrepancies} discrepancies -> {r.folder}")
+    return dg.MaterializeResult(
+        metadata={
+            "months": len(written),
+            "reports_dir": dg.MetadataValue.path(str(s.reports_dir / "reconciliation")),
+            "latest": dg.MetadataValue.path(str(written[-1].folder / "reconciliation.html")) if written else "",
+        }
+    )
