@@ -63,8 +63,10 @@ def months(warehouse_dsn: str) -> list[str]:
 def write_month(warehouse_dsn: str, month: str, reports_dir: Path, timezone: str) -> MonthlyReport:
     engine = sa.create_engine(sqlalchemy_url(warehouse_dsn))
     with engine.connect() as conn:
-        settlements = pd.read_sql(sa.text(SETTLEMENTS_SQL), conn, params={"month": month})
-        discrepancies = pd.read_sql(sa.text(DISCREPANCIES_SQL), conn, params={"month": month, "tz": timezone})
+        settlements = pd.read_sql(sa.text(SETTLEMENTS_SQL), conn, params={"month": month}, coerce_float=False)
+        discrepancies = pd.read_sql(
+            sa.text(DISCREPANCIES_SQL), conn, params={"month": month, "tz": timezone}, coerce_float=False
+        )
     engine.dispose()
     folder = reports_dir / "reconciliation" / month
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,5 @@
 """Great Expectations suites as Dagster asset checks; failing rows go into the check's metadata."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from expectations import settlements

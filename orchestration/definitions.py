@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
@@ -31,6 +34,11 @@ defs = dg.Definitions(
     schedules=[daily],
     resources={
         "settings": BoxofficeSettings(),
-        "dbt": DbtCliResource(project_dir=dbt_project, profiles_dir=str(dbt_project.profiles_dir)),
+        "dbt": DbtCliResource(
+            project_dir=dbt_project,
+            profiles_dir=str(dbt_project.profiles_dir),
+            # the venv's dbt, also when the venv is not activated (dagster-dbt only searches PATH)
+            dbt_executable=str(Path(sys.executable).parent / "dbt"),
+        ),
     },
 )

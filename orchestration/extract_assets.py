@@ -1,7 +1,5 @@
 """Extract assets: one per platform table, and one multi-asset for the Mollie API sweep."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from extract import mollie, platform

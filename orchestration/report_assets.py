@@ -1,7 +1,5 @@
 """Finance's monthly reconciliation reports, written to REPORTS_DIR after the checks pass."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from boxoffice import reports

@@ -257,8 +257,6 @@ class SandboxServer:
         return {**body, "_links": links}
 
 
-
-
 # -- the background daemon used by `boxoffice demo`, `make ui` and `boxoffice run` -------------------
 def _state_file(home):
     return home / "sandbox.json"

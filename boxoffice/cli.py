@@ -1,0 +1,195 @@
+"""`boxoffice`: the command line of the warehouse.
+
+boxoffice demo [--orders N] [--seed S]   generate the demo sources and run the whole pipeline
+boxoffice run                            run everything once against the configured sources
+boxoffice db up|down|status|url          manage the embedded PostgreSQL
+boxoffice sandbox up|down|status|serve   manage the demo's Mollie sandbox
+boxoffice report reconciliation --month YYYY-MM
+boxoffice ui [--port P]                  the Dagster UI (dagster dev)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from boxoffice.settings import PROJECT_DIR, Settings, SettingsError
+from boxoffice.warehouse import EmbeddedServer
+
+
+def _server(settings: Settings) -> EmbeddedServer:
+    return EmbeddedServer(settings.home)
+
+
+def cmd_db(args, settings: Settings) -> int:
+    server = _server(settings)
+    if args.action == "up":
+        server.ensure_database("warehouse")
+        print(f"embedded PostgreSQL is up: {server.url('warehouse')}")
+    elif args.action == "down":
+        print("stopped" if server.down() else "not running")
+    elif args.action == "status":
+        running = server.is_running()
+        print(f"{'running' if running else 'stopped'}: data in {server.pgdata}, port {server.port}")
+        return 0 if running else 1
+    elif args.action == "url":
+        print(server.url("warehouse"))
+    return 0
+
+
+def cmd_sandbox(args, settings: Settings) -> int:
+    from boxoffice.demo import build, sandbox
+
+    if args.action == "serve":
+        dsn = os.environ.get("MOLLIE_SANDBOX_DSN")
+        if not dsn:
+            raise SettingsError("MOLLIE_SANDBOX_DSN is not set: run `boxoffice demo` first")
+        server = sandbox.SandboxServer(dsn, settings.mollie_api_token, port=args.port)
+        print(f"Mollie sandbox on {server.url}", flush=True)
+        server.httpd.serve_forever()
+    elif args.action == "up":
+        state = build.ensure_sandbox(_server(settings))
+        if state is None:
+            raise SettingsError("the Mollie sandbox has no data yet: run `boxoffice demo` first")
+        print(f"Mollie sandbox on {state['url']}")
+    elif args.action == "down":
+        print("stopped" if sandbox.daemon_down(settings.home) else "not running")
+    elif args.action == "status":
+        state = sandbox.daemon_status(settings.home)
+        print(f"running on {state['url']}" if state else "not running")
+        return 0 if state else 1
+    return 0
+
+
+def _run_pipeline(settings: Settings) -> int:
+    from boxoffice import pipeline
+
+    if (settings.home / "demo.env").exists() and settings.embedded:
+        from boxoffice.demo import build
+
+        build.ensure_sandbox(_server(settings))
+    print("Running the pipeline: extract -> dbt build -> Great Expectations -> reports ...", flush=True)
+    outcome = pipeline.run_everything(settings)
+    pipeline.print_summary(settings, outcome)
+    if not outcome.success:
+        print("\nThe run failed; the marts stay as built for investigation (see `make ui`).")
+        return 1
+    return 0
+
+
+def cmd_run(args, settings: Settings) -> int:
+    return _run_pipeline(settings)
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    from boxoffice.demo import build, sandbox
+
+    if not settings.embedded:
+        print("note: WAREHOUSE_DSN is set; the demo sources still live in the embedded server")
+    server = _server(settings)
+    as_of = datetime.fromisoformat(args.as_of).replace(tzinfo=UTC) if args.as_of else None
+    print(f"Generating the demo platform database ({args.orders:,} orders, seed {args.seed}) ...", flush=True)
+    sources = build.generate(server, args.orders, args.seed, as_of, args.discrepancy_rate)
+    for table, n in sources.platform_counts.items():
+        print(f"  platform.{table:20} {n:>9,}")
+    print(f"Mollie sandbox data: {sources.mollie_counts} ({sources.planted} planted discrepancies)")
+    sandbox.daemon_down(server.home)
+    state = sandbox.daemon_up(server.home, sources.sandbox_dsn, sources.token)
+    build.write_env(server, sources, state["url"])
+    print(f"Mollie sandbox listening on {state['url']}")
+    if args.no_run:
+        return 0
+    code = _run_pipeline(Settings.load())
+    s = Settings.load()
+    print(
+        f"""
+Where to look next:
+  finance reports   {s.reports_dir / "reconciliation"}/<YYYY-MM>/reconciliation.html (+ CSV)
+  Dagster UI        make ui   (runs, asset lineage, check results)
+  the warehouse     psql {server.url("warehouse")}   (schemas raw, staging, intermediate, marts)
+  rerun             make run  (incremental: unchanged rows are not rewritten)"""
+    )
+    return code
+
+
+def cmd_report(args, settings: Settings) -> int:
+    from boxoffice import reports
+
+    if not args.month or len(args.month) != 7 or args.month[4] != "-":
+        raise SettingsError("--month is malformed: expected YYYY-MM")
+    report = reports.write_month(settings.warehouse_dsn, args.month, settings.reports_dir, settings.reporting_timezone)
+    print(f"{report.month}: {report.settlements} settlements ({report.reconciled} reconciled), "
+          f"{report.discrepancies} discrepancies")  # fmt: skip
+    for path in report.files:
+        print(f"  {path}")
+    return 0
+
+
+def cmd_ui(args, settings: Settings) -> int:
+    from boxoffice import pipeline
+
+    pipeline.prepare_dagster_home(settings)
+    if settings.embedded:
+        from boxoffice.demo import build
+
+        _server(settings).ensure_database("warehouse")
+        build.ensure_sandbox(_server(settings))
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    print(f"Dagster UI on http://127.0.0.1:{args.port}", flush=True)
+    return subprocess.call([dagster, "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(args.port)],
+                           cwd=PROJECT_DIR)  # fmt: skip
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="boxoffice", description="The Boxoffice payments warehouse.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="manage the embedded PostgreSQL")
+    db.add_argument("action", choices=["up", "down", "status", "url"])
+    db.set_defaults(func=cmd_db)
+
+    sb = sub.add_parser("sandbox", help="manage the demo's Mollie sandbox")
+    sb.add_argument("action", choices=["up", "down", "status", "serve"])
+    sb.add_argument("--port", type=int, default=0)
+    sb.set_defaults(func=cmd_sandbox)
+
+    demo = sub.add_parser("demo", help="generate the demo sources and run the whole pipeline")
+    demo.add_argument("--orders", type=int, default=20_000)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--as-of", help="generate as if today were this UTC date (YYYY-MM-DD); default now")
+    demo.add_argument("--discrepancy-rate", type=float, default=0.0005,
+                      help="planted discrepancies of each kind per order (at least one of each)")  # fmt: skip
+    demo.add_argument("--no-run", action="store_true", help="only generate the sources")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="run everything once against the configured sources")
+    run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="write a finance report on demand")
+    report.add_argument("kind", choices=["reconciliation"])
+    report.add_argument("--month", required=True, help="YYYY-MM")
+    report.set_defaults(func=cmd_report)
+
+    ui = sub.add_parser("ui", help="start the Dagster UI")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=cmd_ui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.load()
+        return args.func(args, settings)
+    except SettingsError as err:
+        print(f"boxoffice: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Run the whole Dagster job once (what `boxoffice run` and `boxoffice demo` do) and summarise it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import psycopg
+
+from boxoffice.settings import DBT_PROJECT_DIR, PROJECT_DIR, Settings
+from extract import mollie as mollie_extract
+from extract import platform as platform_extract
+
+
+def prepare_dagster_home(settings: Settings) -> None:
+    """Point Dagster at .boxoffice/dagster with the project's dagster.yaml (telemetry off)."""
+    home = settings.home / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT_DIR / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+
+
+def prepare_dbt_manifest() -> None:
+    """dagster-dbt needs target/manifest.json at import time."""
+    dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
+    subprocess.run(
+        [dbt, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+        check=True,
+        cwd=DBT_PROJECT_DIR,
+    )
+
+
+@dataclass
+class RunOutcome:
+    success: bool
+    failed_checks: list[str] = field(default_factory=list)
+    warned_checks: list[str] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
+    rows_written: dict[str, int] = field(default_factory=dict)
+
+
+def run_everything(settings: Settings, log_level: str = "WARNING") -> RunOutcome:
+    """Materialize every asset and run every check once, recorded in the Dagster instance."""
+    prepare_dagster_home(settings)
+    if not (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
+        prepare_dbt_manifest()
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def("boxoffice_everything")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
+    outcome = RunOutcome(success=result.success)
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                if evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                    outcome.failed_checks.append(name)
+                else:
+                    outcome.warned_checks.append(name)
+        elif event.event_type_value == "STEP_FAILURE":
+            outcome.failed_steps.append(event.step_key)
+        elif event.event_type_value == "ASSET_MATERIALIZATION":
+            materialization = event.event_specific_data.materialization
+            written = materialization.metadata.get("rows_written")
+            if written is not None:
+                outcome.rows_written[materialization.asset_key.path[-1]] = int(written.value)
+    return outcome
+
+
+def layer_counts(settings: Settings) -> list[tuple[str, int | None, int | None, int | None]]:
+    """(table, source rows, raw rows, staging rows) for every platform table."""
+    rows = []
+    with psycopg.connect(settings.source_dsn) as src, psycopg.connect(settings.warehouse_dsn) as wh:
+        for table in platform_extract.TABLES:
+            source = src.execute(f'select count(*) from "{settings.source_schema}"."{table}"').fetchone()[0]
+            raw = wh.execute(f"select count(*) from raw.platform_{table}").fetchone()[0]
+            staging = wh.execute(f"select count(*) from staging.stg_platform__{table}").fetchone()[0]
+            rows.append((table, source, raw, staging))
+        for table in mollie_extract.TABLES:
+            raw = wh.execute(f"select count(*) from raw.{table}").fetchone()[0]
+            staging = wh.execute(f"select count(*) from staging.stg_{table.replace('mollie_', 'mollie__')}").fetchone()[
+                0
+            ]
+            rows.append((table, None, raw, staging))
+    return rows
+
+
+def summary(settings: Settings) -> dict:
+    with psycopg.connect(settings.warehouse_dsn) as wh:
+        gmv, orders, tickets = wh.execute(
+            "select coalesce(sum(gmv), 0), coalesce(sum(paid_orders), 0), coalesce(sum(tickets_sold), 0) "
+            "from marts.kpi_daily"
+        ).fetchone()
+        settlements, reconciled, paid_out = wh.execute(
+            "select count(*), count(*) filter (where is_reconciled), coalesce(sum(reported_amount), 0) "
+            "from marts.fct_settlement_reconciliation"
+        ).fetchone()
+        statuses = dict(
+            wh.execute(
+                "select match_status, count(*) from marts.fct_payment_reconciliation group by 1 order by 1"
+            ).fetchall()
+        )
+    return {
+        "gmv": Decimal(gmv),
+        "paid_orders": int(orders),
+        "tickets_sold": int(tickets),
+        "settlements": settlements,
+        "reconciled": reconciled,
+        "discrepant": settlements - reconciled,
+        "paid_out": Decimal(paid_out),
+        "payment_match_status": statuses,
+    }
+
+
+def print_summary(settings: Settings, outcome: RunOutcome) -> None:
+    print("\nRows per layer (source -> raw -> staging):")
+    for table, source, raw, staging in layer_counts(settings):
+        src = f"{source:>9,}" if source is not None else "      api"
+        print(f"  {table:32} {src} {raw:>9,} {staging:>9,}")
+    s = summary(settings)
+    print(f"\nGMV (paid orders):         EUR {s['gmv']:,.2f} over {s['paid_orders']:,} orders")
+    print(f"Tickets sold:              {s['tickets_sold']:,}")
+    print(f"Mollie paid out:           EUR {s['paid_out']:,.2f} in {s['settlements']} settlements")
+    print(f"Settlements reconciled:    {s['reconciled']} of {s['settlements']} ({s['discrepant']} with discrepancies)")
+    print("Payments by match status:  " + ", ".join(f"{k} {v:,}" for k, v in s["payment_match_status"].items()))
+    if outcome.warned_checks:
+        print("Checks with findings (warn): " + ", ".join(outcome.warned_checks))
+    if outcome.failed_checks:
+        print("BLOCKING CHECKS FAILED:    " + ", ".join(outcome.failed_checks))
+    if outcome.failed_steps:
+        print("FAILED STEPS:              " + ", ".join(outcome.failed_steps))
