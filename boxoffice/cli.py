@@ -67,6 +67,7 @@ def cmd_sandbox(args, settings: Settings) -> int:
 def _run_pipeline(settings: Settings) -> int:
     from boxoffice import pipeline
 
+    settings.require_sources()
     if (settings.home / "demo.env").exists() and settings.embedded:
         from boxoffice.demo import build
 

@@ -106,6 +106,10 @@ class Settings:
             reports_dir=reports,
         )
 
+    def require_sources(self) -> None:
+        """Fail fast, before a run starts, on the settings every run needs."""
+        _ = self.source_dsn, self.mollie_api_token
+
     @property
     def embedded(self) -> bool:
         return self.warehouse_dsn_override is None

@@ -1,0 +1,1 @@
+"""Metabase collections, questions and dashboards provisioned from code (not built yet: see README)."""

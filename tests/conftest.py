@@ -1,0 +1,94 @@
+"""One real pipeline for the whole test session.
+
+A fresh embedded PostgreSQL in a temporary BOXOFFICE_HOME holds a generated platform database and a
+Mollie sandbox database; the sandbox serves Mollie API v2 over real HTTP from a thread; the real Dagster
+job (extract -> dbt build -> GX checks -> reports) runs twice against them.
+"""
+
+import os
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+AS_OF = datetime(2026, 11, 1, 12, tzinfo=UTC)
+ORDERS = 1500
+SEED = 7
+
+
+@pytest.fixture(scope="session")
+def home():
+    path = Path(tempfile.mkdtemp(prefix="bxt-", dir="/tmp"))  # short: it holds the server's Unix socket
+    saved = dict(os.environ)
+    for var in ("WAREHOUSE_DSN", "SOURCE_DSN", "MOLLIE_API_URL", "MOLLIE_API_TOKEN", "REPORTS_DIR"):
+        os.environ.pop(var, None)
+    os.environ["BOXOFFICE_HOME"] = str(path)
+    os.environ["REPORTS_DIR"] = str(path / "reports")
+    yield path
+    from boxoffice.warehouse import EmbeddedServer
+
+    EmbeddedServer(path).down()
+    os.environ.clear()
+    os.environ.update(saved)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server(home):
+    from boxoffice.warehouse import EmbeddedServer
+
+    s = EmbeddedServer(home)
+    s.up()
+    return s
+
+
+@pytest.fixture(scope="session")
+def demo(server):
+    """The generated sources, with the Mollie sandbox serving over HTTP."""
+    from boxoffice.demo import build, sandbox
+
+    sources = build.generate(server, ORDERS, SEED, AS_OF, discrepancy_rate=0.0005)
+    http = sandbox.SandboxServer(sources.sandbox_dsn, sources.token).start()
+    os.environ.update(SOURCE_DSN=sources.source_dsn, MOLLIE_API_URL=http.url, MOLLIE_API_TOKEN=sources.token)
+    yield sources, http
+    http.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(demo):
+    from boxoffice.settings import Settings
+
+    return Settings.load()
+
+
+@pytest.fixture(scope="session")
+def runs(settings):
+    """The real Dagster job, run twice on unchanged sources."""
+    from boxoffice import pipeline
+
+    pipeline.prepare_dbt_manifest()
+    first = pipeline.run_everything(settings)
+    second = pipeline.run_everything(settings)
+    return first, second
+
+
+@pytest.fixture(scope="session")
+def warehouse(settings, runs):
+    with psycopg.connect(settings.warehouse_dsn, autocommit=True) as conn:  # no lock held between tests
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def source(settings):
+    with psycopg.connect(settings.source_dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def sandbox_db(demo):
+    sources, _ = demo
+    with psycopg.connect(sources.sandbox_dsn, autocommit=True) as conn:
+        yield conn

@@ -1,0 +1,79 @@
+"""The sandbox speaks Mollie API v2 as documented, and the extractor survives its faults."""
+
+from decimal import Decimal
+
+import pytest
+import requests
+
+from boxoffice.demo import sandbox
+from extract import mollie
+from extract.raw import new_batch_id
+
+
+@pytest.fixture
+def faulty(demo):
+    sources, _ = demo
+    server = sandbox.SandboxServer(sources.sandbox_dsn, sources.token,
+                                   faults=sandbox.Faults(every_429=4, every_500=7)).start()  # fmt: skip
+    yield sources, server
+    server.stop()
+
+
+def test_bearer_auth_is_required(demo):
+    sources, http = demo
+    r = requests.get(f"{http.url}/v2/payments", timeout=5)
+    assert r.status_code == 401 and r.json()["title"] == "Unauthorized Request"
+    r = requests.get(f"{http.url}/v2/payments", headers={"Authorization": "Bearer access_wrong"}, timeout=5)
+    assert r.status_code == 401
+
+
+def test_cursor_pagination_and_string_amounts(demo, sandbox_db):
+    sources, http = demo
+    headers = {"Authorization": f"Bearer {sources.token}"}
+    seen, url, pages = [], f"{http.url}/v2/payments?limit=250", 0
+    while url:
+        page = requests.get(url, headers=headers, timeout=5).json()
+        items = page["_embedded"]["payments"]
+        assert page["count"] == len(items) <= 250
+        assert all(isinstance(p["amount"]["value"], str) for p in items)
+        seen += [p["id"] for p in items]
+        url = page["_links"]["next"]["href"] if page["_links"]["next"] else None
+        pages += 1
+    total = sandbox_db.execute("select count(*) from objects where kind = 'payment'").fetchone()[0]
+    assert pages == -(-total // 250) and len(seen) == len(set(seen)) == total
+    assert requests.get(f"{http.url}/v2/payments?limit=251", headers=headers, timeout=5).status_code == 400
+
+
+def test_settlement_by_id_or_reference_and_its_payments(demo, sandbox_db):
+    sources, http = demo
+    client = mollie.make_client(http.url, sources.token)
+    sid, ref = sandbox_db.execute(
+        "select id, reference from objects where kind = 'settlement' order by seq desc limit 1 offset 1"
+    ).fetchone()
+    by_ref = client.settlements.get(ref)
+    assert by_ref.id == sid and client.settlements.get(sid).reference == ref
+    listed = list(mollie.iterate(by_ref.payments.list(limit=10)))
+    expected = sandbox_db.execute(
+        "select count(*) from objects where kind = 'payment' and settlement_id = %s", (sid,)
+    ).fetchone()[0]
+    assert len(listed) == expected > 10
+    assert all(Decimal(p["amount"]["value"]) > 0 for p in listed)
+
+
+def test_extract_survives_429_and_500_with_a_complete_duplicate_free_load(faulty, server, sandbox_db):
+    sources, http = faulty
+    dsn = server.ensure_database("faults_test")
+    client = mollie.make_client(http.url, sources.token, backoff=0.01)
+    http.faults.retry_after = 0
+    results = mollie.load_all(client, dsn, new_batch_id())
+    assert client.retried >= 10
+    counts = dict(sandbox_db.execute("select kind, count(*) from objects group by kind").fetchall())
+    assert results["mollie_payments"].rows_written == counts["payment"]
+    assert results["mollie_refunds"].rows_written == counts["refund"]
+    assert results["mollie_balance_transactions"].rows_written == counts["balance_transaction"]
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select count(*), count(distinct id) from raw.mollie_payments").fetchone() == (
+            counts["payment"], counts["payment"])  # fmt: skip
+    server.drop_database("faults_test")
