@@ -111,7 +111,7 @@ Where to look next:
   finance reports   {s.reports_dir / "reconciliation"}/<YYYY-MM>/reconciliation.html (+ CSV)
   Dagster UI        make ui   (runs, asset lineage, check results)
   the warehouse     psql {server.url("warehouse")}   (schemas raw, staging, intermediate, marts)
-  rerun             make run  (incremental: unchanged rows are not rewritten)"""
+  rerun             make run  (a rerun rewrites no unchanged row)"""
     )
     return code
 
@@ -138,10 +138,19 @@ def cmd_ui(args, settings: Settings) -> int:
 
         _server(settings).ensure_database("warehouse")
         build.ensure_sandbox(_server(settings))
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
     print(f"Dagster UI on http://127.0.0.1:{args.port}", flush=True)
-    return subprocess.call([dagster, "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(args.port)],
-                           cwd=PROJECT_DIR)  # fmt: skip
+    command = [dagster_command(), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
+    return subprocess.call(command, cwd=PROJECT_DIR, env=dagster_env())
+
+
+def dagster_command() -> str:
+    return os.path.join(os.path.dirname(sys.executable), "dagster")
+
+
+def dagster_env() -> dict[str, str]:
+    """dagster dev re-parses the dbt project with the `dbt` it finds on PATH: put the venv's first."""
+    bin_dir = os.path.dirname(sys.executable)
+    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -161,7 +170,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--orders", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--as-of", help="generate as if today were this UTC date (YYYY-MM-DD); default now")
-    demo.add_argument("--discrepancy-rate", type=float, default=0.0005,
+    demo.add_argument("--discrepancy-rate", type=float, default=0.0002,
                       help="planted discrepancies of each kind per order (at least one of each)")  # fmt: skip
     demo.add_argument("--no-run", action="store_true", help="only generate the sources")
     demo.set_defaults(func=cmd_demo)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 
@@ -41,6 +43,7 @@ class RunOutcome:
     warned_checks: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     rows_written: dict[str, int] = field(default_factory=dict)
+    log_path: Path | None = None
 
 
 def run_everything(settings: Settings, log_level: str = "WARNING") -> RunOutcome:
@@ -53,13 +56,16 @@ def run_everything(settings: Settings, log_level: str = "WARNING") -> RunOutcome
     from orchestration.definitions import defs
 
     job = defs.resolve_job_def("boxoffice_everything")
-    with dg.DagsterInstance.get() as instance:
+    log_path = settings.home / "logs" / "last_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # dagster-dbt re-emits every dbt log line on stdout: keep them in a file, the console gets the summary
+    with dg.DagsterInstance.get() as instance, open(log_path, "w") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
-    outcome = RunOutcome(success=result.success)
+    outcome = RunOutcome(success=result.success, log_path=log_path)
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
@@ -141,3 +147,4 @@ def print_summary(settings: Settings, outcome: RunOutcome) -> None:
         print("BLOCKING CHECKS FAILED:    " + ", ".join(outcome.failed_checks))
     if outcome.failed_steps:
         print("FAILED STEPS:              " + ", ".join(outcome.failed_steps))
+    print(f"Full run log (dbt output): {outcome.log_path}")

@@ -24,7 +24,6 @@ for _var, _value in {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "GX_ANALYTICS_ENABLED": "false",
     "DAGSTER_DISABLE_TELEMETRY": "true",
-    "TQDM_DISABLE": "1",  # GX progress bars in logs
 }.items():
     os.environ.setdefault(_var, _value)
 

@@ -35,8 +35,10 @@ def run_suite(warehouse_dsn: str, suite_name: str, schema: str, table: str,
               expectations: list[RowExpectation]) -> list[ExpectationOutcome]:  # fmt: skip
     import great_expectations as gx  # slow import: only when a check runs
     import great_expectations.expectations as gxe
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_postgres("warehouse", connection_string=sqlalchemy_url(warehouse_dsn))
     asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
     batch = asset.add_batch_definition_whole_table("whole_table")
