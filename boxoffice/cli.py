@@ -64,7 +64,7 @@ def cmd_sandbox(args, settings: Settings) -> int:
     return 0
 
 
-def _run_pipeline(settings: Settings) -> int:
+def _run_pipeline(settings: Settings, full_refresh: bool = False) -> int:
     from boxoffice import pipeline
 
     settings.require_sources()
@@ -73,7 +73,7 @@ def _run_pipeline(settings: Settings) -> int:
 
         build.ensure_sandbox(_server(settings))
     print("Running the pipeline: extract -> dbt build -> Great Expectations -> reports ...", flush=True)
-    outcome = pipeline.run_everything(settings)
+    outcome = pipeline.run_everything(settings, full_refresh=full_refresh)
     pipeline.print_summary(settings, outcome)
     if not outcome.success:
         print("\nThe run failed; the marts stay as built for investigation (see `make ui`).")
@@ -82,7 +82,7 @@ def _run_pipeline(settings: Settings) -> int:
 
 
 def cmd_run(args, settings: Settings) -> int:
-    return _run_pipeline(settings)
+    return _run_pipeline(settings, full_refresh=args.full_refresh)
 
 
 def cmd_demo(args, settings: Settings) -> int:
@@ -176,6 +176,7 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="run everything once against the configured sources")
+    run.add_argument("--full-refresh", action="store_true", help="re-read every platform table, ignoring cursors")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write a finance report on demand")

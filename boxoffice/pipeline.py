@@ -46,7 +46,7 @@ class RunOutcome:
     log_path: Path | None = None
 
 
-def run_everything(settings: Settings, log_level: str = "WARNING") -> RunOutcome:
+def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh: bool = False) -> RunOutcome:
     """Materialize every asset and run every check once, recorded in the Dagster instance."""
     prepare_dagster_home(settings)
     if not (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
@@ -63,7 +63,16 @@ def run_everything(settings: Settings, log_level: str = "WARNING") -> RunOutcome
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": log_level}}},
+                "ops": {
+                    **{
+                        f"raw__{platform_extract.raw_table(t)}": {"config": {"full_refresh": full_refresh}}
+                        for t in platform_extract.TABLES
+                    },
+                    "mollie_assets": {"config": {"full_refresh": full_refresh}},
+                },
+            },
         )
     outcome = RunOutcome(success=result.success, log_path=log_path)
     for event in result.all_events:

@@ -65,6 +65,8 @@ class Settings:
     reporting_timezone: str = "Europe/Amsterdam"
     reports_dir: Path = field(default_factory=lambda: PROJECT_DIR / "reports")
     home: Path = field(default_factory=home_dir)
+    extract_lookback_minutes: int = 15
+    extract_chunk_rows: int = 500_000
 
     @classmethod
     def load(cls) -> Settings:
@@ -95,7 +97,15 @@ class Settings:
         reports = Path(env.get("REPORTS_DIR") or "reports")
         if not reports.is_absolute():
             reports = PROJECT_DIR / reports
+        ints = {}
+        for var, default, minimum in (("EXTRACT_LOOKBACK_MINUTES", 15, 0), ("EXTRACT_CHUNK_ROWS", 500_000, 1)):
+            raw = env.get(var) or str(default)
+            if not raw.isdigit() or int(raw) < minimum:
+                raise SettingsError(f"{var} is malformed: expected a whole number >= {minimum}, got {raw!r}")
+            ints[var] = int(raw)
         return cls(
+            extract_lookback_minutes=ints["EXTRACT_LOOKBACK_MINUTES"],
+            extract_chunk_rows=ints["EXTRACT_CHUNK_ROWS"],
             warehouse_dsn_override=warehouse,
             source_dsn_value=source,
             source_schema=schema,

@@ -9,9 +9,10 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 
+import psycopg
 from mollie.api.client import Client
 from mollie.api.objects.balance import Balance
 from mollie.api.objects.settlement import Settlement
@@ -37,6 +38,15 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
     "mollie_balance_transactions": ([("balance_id", "text not null"), ID, PAYLOAD], ["balance_id", "id"]),
 }
 PAGE_SIZE = 250
+DEFAULT_LOOKBACK = timedelta(days=3)
+# Lists re-swept each run, with the statuses that may still change (Mollie's docs).
+NON_FINAL = {
+    "mollie_payments": ("open", "pending", "authorized"),
+    "mollie_refunds": ("queued", "pending", "processing"),
+    "mollie_chargebacks": (),
+    "mollie_balance_transactions": (),
+}
+FINAL_SETTLEMENT_STATUSES = ("paidout", "failed")
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
@@ -98,42 +108,108 @@ def iterate(first_page) -> Iterator[dict]:
         page = page.get_next()
 
 
-def _rows(objects: Iterator[dict], *parent: str) -> Iterator[tuple]:
+def _rows(objects: Iterable[dict], *parent: str) -> Iterator[tuple]:
     for obj in objects:
         yield (*parent, obj["id"], Jsonb(obj))
 
 
-def load_all(client: Client, warehouse_dsn: str, batch_id: str,
-             progress: Callable[[str], None] = lambda _: None) -> dict[str, LoadResult]:  # fmt: skip
-    """Sweep every list this warehouse needs. Returns one LoadResult per raw table."""
+def _created(obj: dict) -> datetime:
+    return datetime.fromisoformat(obj["createdAt"].replace("Z", "+00:00"))
+
+
+def until(objects: Iterator[dict], stop_at: datetime | None) -> Iterator[dict]:
+    """Newest-first list items down to `stop_at` (exclusive); the rest of the list is not fetched."""
+    for obj in objects:
+        if stop_at is not None and _created(obj) < stop_at:
+            return
+        yield obj
+
+
+def sweep_bounds(warehouse_dsn: str, lookback: timedelta) -> dict[str, datetime | None]:
+    """Per list, how far back this run must read: the newest object seen minus the look-back, or the
+    oldest object still in a non-final status, whichever is older. None: read the whole list."""
+    bounds: dict[str, datetime | None] = {}
+    with psycopg.connect(warehouse_dsn) as conn:
+        for table, non_final in NON_FINAL.items():
+            exists = conn.execute("select to_regclass(%s)", (f"raw.{table}",)).fetchone()[0]
+            if not exists:
+                bounds[table] = None
+                continue
+            newest, oldest_open = conn.execute(
+                f"select max((payload->>'createdAt')::timestamptz), "
+                f"min((payload->>'createdAt')::timestamptz) filter (where payload->>'status' = any(%s)) "
+                f"from raw.{table}",
+                (list(non_final),),
+            ).fetchone()
+            bounds[table] = None if newest is None else min(newest - lookback, oldest_open or newest)
+    return bounds
+
+
+def final_settlements(warehouse_dsn: str) -> dict[str, dict]:
+    """Settlements already stored in a final status, with their payloads (their items never change)."""
+    with psycopg.connect(warehouse_dsn) as conn:
+        if not conn.execute("select to_regclass('raw.mollie_settlements')").fetchone()[0]:
+            return {}
+        rows = conn.execute(
+            "select id, payload from raw.mollie_settlements where payload->>'status' = any(%s)",
+            (list(FINAL_SETTLEMENT_STATUSES),),
+        ).fetchall()
+    return dict(rows)
+
+
+def load_all(
+    client: Client,
+    warehouse_dsn: str,
+    batch_id: str,
+    progress: Callable[[str], None] = lambda _: None,
+    *,
+    full_refresh: bool = False,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+) -> dict[str, LoadResult]:
+    """Sweep every list this warehouse needs; returns one LoadResult per raw table.
+
+    Mollie has no "changed since" filter, so newest-first lists are read down to a watermark that
+    also reaches every object still open/pending (a re-sweep until final). Settlements already final
+    in raw do not have their items re-read. Items are written before their settlement, so a crash
+    never leaves a final settlement without its items.
+    """
     results: dict[str, LoadResult] = {}
+    bounds = {} if full_refresh else sweep_bounds(warehouse_dsn, lookback)
 
     def write(table: str, rows: Iterator[tuple]) -> None:
         columns, key = TABLES[table]
         results[table] = write_rows(warehouse_dsn, table, columns, key, rows, batch_id)
         progress(f"{table}: {results[table].rows_read} read, {results[table].rows_written} written")
 
-    write("mollie_payments", _rows(iterate(client.payments.list(limit=PAGE_SIZE))))
-    write("mollie_refunds", _rows(iterate(client.refunds.list(limit=PAGE_SIZE))))
-    write("mollie_chargebacks", _rows(iterate(client.chargebacks.list(limit=PAGE_SIZE))))
+    write(
+        "mollie_payments", _rows(until(iterate(client.payments.list(limit=PAGE_SIZE)), bounds.get("mollie_payments")))
+    )
+    write("mollie_refunds", _rows(until(iterate(client.refunds.list(limit=PAGE_SIZE)), bounds.get("mollie_refunds"))))
+    write(
+        "mollie_chargebacks",
+        _rows(until(iterate(client.chargebacks.list(limit=PAGE_SIZE)), bounds.get("mollie_chargebacks"))),
+    )
 
     settlements = list(iterate(client.settlements.list(limit=PAGE_SIZE)))
-    write("mollie_settlements", _rows(iter(settlements)))
+    done = {} if full_refresh else final_settlements(warehouse_dsn)
+    to_read = [s for s in settlements if done.get(s["id"]) != s]
     for sub in ("payments", "refunds", "chargebacks", "captures"):
 
         def children(sub=sub) -> Iterator[tuple]:
-            for settlement in settlements:
+            for settlement in to_read:
                 resource = getattr(Settlement(settlement, client), sub)
                 yield from _rows(iterate(resource.list(limit=PAGE_SIZE)), settlement["id"])
 
         write(f"mollie_settlement_{sub}", children())
+    write("mollie_settlements", _rows(settlements))
 
     balances = list(iterate(client.balances.list(limit=PAGE_SIZE)))
-    write("mollie_balances", _rows(iter(balances)))
+    write("mollie_balances", _rows(balances))
 
     def transactions() -> Iterator[tuple]:
         for balance in balances:
-            yield from _rows(iterate(Balance(balance, client).get_transactions(limit=PAGE_SIZE)), balance["id"])
+            listed = iterate(Balance(balance, client).get_transactions(limit=PAGE_SIZE))
+            yield from _rows(until(listed, bounds.get("mollie_balance_transactions")), balance["id"])
 
     write("mollie_balance_transactions", transactions())
     return results

@@ -31,11 +31,15 @@ class LoadResult:
     rows_written: int
     batch_id: str
     seconds: float
+    cursor: str | None = None
 
     def metadata(self) -> dict:
-        return {"table": f"{RAW_SCHEMA}.{self.table}", "rows_read": self.rows_read,
+        meta = {"table": f"{RAW_SCHEMA}.{self.table}", "rows_read": self.rows_read,
                 "rows_written": self.rows_written, "batch_id": self.batch_id,
                 "duration_s": round(self.seconds, 3)}  # fmt: skip
+        if self.cursor:
+            meta["cursor"] = self.cursor
+        return meta
 
 
 def ensure_table(conn: psycopg.Connection, table: str, columns: list[tuple[str, str]], key: list[str]) -> None:

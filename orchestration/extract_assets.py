@@ -1,10 +1,17 @@
 """Extract assets: one per platform table, and one multi-asset for the Mollie API sweep."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from extract import mollie, platform
 from extract.raw import new_batch_id
 from orchestration.resources import BoxofficeSettings
+
+
+class ExtractConfig(dg.Config):
+    full_refresh: bool = False
+    """Ignore the committed cursor and re-read the whole table (the merge still rewrites only changes)."""
 
 
 def _platform_asset(table: str) -> dg.AssetsDefinition:
@@ -14,10 +21,21 @@ def _platform_asset(table: str) -> dg.AssetsDefinition:
         kinds={"postgres"},
         description=f"The platform's `{table}` table, merged by primary key into raw.{platform.raw_table(table)}.",
     )
-    def _asset(context: dg.AssetExecutionContext, settings: BoxofficeSettings) -> dg.MaterializeResult:
+    def _asset(
+        context: dg.AssetExecutionContext, config: ExtractConfig, settings: BoxofficeSettings
+    ) -> dg.MaterializeResult:
         s = settings.load()
-        result = platform.load_table(s.source_dsn, s.source_schema, s.warehouse_dsn, table, new_batch_id())
-        context.log.info(f"{table}: {result.rows_read} rows read, {result.rows_written} written")
+        result = platform.load_table(
+            s.source_dsn,
+            s.source_schema,
+            s.warehouse_dsn,
+            table,
+            new_batch_id(),
+            full_refresh=config.full_refresh,
+            lookback=timedelta(minutes=s.extract_lookback_minutes),
+            chunk_rows=s.extract_chunk_rows,
+            progress=context.log.info,
+        )
         return dg.MaterializeResult(metadata={**result.metadata(), "dagster/row_count": result.rows_read})
 
     return _asset
@@ -38,10 +56,12 @@ platform_assets = [_platform_asset(t) for t in platform.TABLES]
     ],
     can_subset=False,
 )
-def mollie_assets(context: dg.AssetExecutionContext, settings: BoxofficeSettings):
+def mollie_assets(context: dg.AssetExecutionContext, config: ExtractConfig, settings: BoxofficeSettings):
     s = settings.load()
     client = mollie.make_client(s.mollie_api_url, s.mollie_api_token)
-    results = mollie.load_all(client, s.warehouse_dsn, new_batch_id(), progress=context.log.info)
+    results = mollie.load_all(
+        client, s.warehouse_dsn, new_batch_id(), progress=context.log.info, full_refresh=config.full_refresh
+    )
     for table, result in results.items():
         yield dg.MaterializeResult(
             asset_key=["raw", table],

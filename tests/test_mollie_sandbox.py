@@ -77,3 +77,48 @@ def test_extract_survives_429_and_500_with_a_complete_duplicate_free_load(faulty
         assert conn.execute("select count(*), count(distinct id) from raw.mollie_payments").fetchone() == (
             counts["payment"], counts["payment"])  # fmt: skip
     server.drop_database("faults_test")
+
+
+def test_resweep_reads_the_recent_window_follows_open_payments_and_skips_final_settlements(demo, server, sandbox_db):
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    sources, _ = demo
+    http = sandbox.SandboxServer(sources.sandbox_dsn, sources.token).start()
+    dsn = server.ensure_database("resweep_test")
+    client = mollie.make_client(http.url, sources.token)
+    # an old payment that Mollie still reports as open
+    pid, body = sandbox_db.execute(
+        "select id, body from objects where kind = 'payment' and body->>'status' = 'paid' "
+        "and settlement_id is null order by seq limit 1"
+    ).fetchone()
+    update = "update objects set body = %s where kind = 'payment' and id = %s"
+    sandbox_db.execute(update, (Jsonb({**body, "status": "open", "paidAt": None}), pid))
+    try:
+        first = mollie.load_all(client, dsn, new_batch_id())
+        total = sandbox_db.execute("select count(*) from objects where kind = 'payment'").fetchone()[0]
+        assert first["mollie_payments"].rows_read == total
+
+        sandbox_db.execute(update, (Jsonb(body), pid))  # ... and is paid now
+        before = http.requests
+        second = mollie.load_all(client, dsn, new_batch_id())
+        assert second["mollie_payments"].rows_written == 1
+        assert second["mollie_payments"].rows_read < total
+        assert sum(r.rows_written for r in second.values()) == 1
+        with psycopg.connect(dsn) as conn:
+            assert (
+                conn.execute("select payload->>'status' from raw.mollie_payments where id = %s", (pid,)).fetchone()[0]
+                == "paid"
+            )
+        # only the one non-final (pending) settlement has its items re-read: 4 lists of one page each,
+        # plus one page each of refunds, chargebacks, settlements, balances and balance transactions
+        other_requests = http.requests - before - (second["mollie_payments"].rows_read // 250 + 1)
+        non_final = sandbox_db.execute(
+            "select count(*) from objects where kind = 'settlement' and body->>'status' not in ('paidout', 'failed')"
+        ).fetchone()[0]
+        assert non_final == 1
+        assert other_requests <= 10  # a full sweep reads 4 x 26 settlement item lists
+    finally:
+        sandbox_db.execute(update, (Jsonb(body), pid))
+        http.stop()
+        server.drop_database("resweep_test")
