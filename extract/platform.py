@@ -12,38 +12,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
-from extract.raw import RAW_SCHEMA, LoadResult, ensure_table, merge_staged, staged
+from extract import contract, quarantine
+from extract.raw import RAW_SCHEMA, LoadResult, ensure_table, merge
 
-STATE_TABLE = "_extract_cursors"
+STATE_TABLE = "_extract_state"
 DEFAULT_LOOKBACK = timedelta(minutes=15)
 DEFAULT_CHUNK_ROWS = 500_000
-MIN_ID = -(2**63)
+MIN_ID = str(-(2**63))
 
-# The source contract (extract/source_contract.sql): the columns each table must have.
-CONTRACT: dict[str, list[str]] = {
-    "organizations": ["id", "name", "status", "created_at", "updated_at"],
-    "events": ["id", "organization_id", "name", "status", "starts_at", "ends_at", "created_at", "updated_at"],
-    "customers": ["id", "email", "signup_ip", "created_at", "updated_at"],
-    "orders": ["id", "order_number", "organization_id", "event_id", "customer_id", "buyer_email", "buyer_ip",
-               "status", "currency", "tickets_amount_cents", "service_fee_cents", "platform_fee_cents",
-               "total_cents", "ticket_count", "created_at", "paid_at", "updated_at"],
-    "tickets": ["id", "order_id", "event_id", "ticket_type", "price_cents", "qr_code", "status", "created_at",
-                "updated_at"],
-    "payments": ["id", "order_id", "mollie_payment_id", "status", "method", "amount_cents", "currency",
-                 "failure_reason", "created_at", "paid_at", "updated_at"],
-    "refunds": ["id", "payment_id", "mollie_refund_id", "amount_cents", "reason", "status", "initiated_by",
-                "created_at", "updated_at"],
-    "webhook_deliveries": ["id", "webhook_id", "event_type", "organization_id", "payload", "attempt",
-                           "max_attempts", "status", "response_status", "last_error", "next_retry_at",
-                           "created_at", "updated_at"],
-    "scans": ["id", "ticket_id", "event_id", "qr_code", "device_id", "result", "scanned_at", "created_at"],
-}  # fmt: skip
-TABLES = list(CONTRACT)
+TABLES = contract.LOAD_ORDER
 
 
 class ContractError(Exception):
@@ -69,10 +51,43 @@ def source_columns(conn: psycopg.Connection, schema: str, table: str) -> list[tu
     ).fetchall()
     if not rows:
         raise ContractError(f"source table {schema}.{table} does not exist")
-    missing = [c for c in CONTRACT[table] if c not in {name for name, _ in rows}]
+    missing = [c for c in contract.COLUMNS[table] if c not in {_str(name) for name, _ in rows}]
     if missing:
         raise ContractError(f"source table {schema}.{table} lacks required column(s): {', '.join(missing)}")
-    return [(name, type_) for name, type_ in rows]
+    # A SQL_ASCII source returns text as bytes (its COPY data stays bytes and is checked row by row).
+    return [(_str(name), _str(type_)) for name, type_ in rows]
+
+
+def _str(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def raw_columns(table: str, source: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Contract columns get the contract's type (the text stage is cast to it); extra columns keep theirs."""
+    return [(name, contract.COLUMNS[table].get(name, type_)) for name, type_ in source]
+
+
+def key_is_unique(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    """A primary key or unique index on id alone makes duplicate keys within a batch impossible."""
+    return bool(
+        conn.execute(
+            """
+        select 1 from pg_index i
+        join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
+        join pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+        where n.nspname = %s and c.relname = %s and i.indisunique and i.indnatts = 1 and a.attname = 'id'
+        """,
+            (schema, table),
+        ).fetchone()
+    )
+
+
+def _minus(value: str, lookback: timedelta) -> str:
+    """The committed cursor minus the look-back, when it reads as a timestamp."""
+    try:
+        return (datetime.fromisoformat(value) - lookback).isoformat()
+    except ValueError:
+        return value
 
 
 def cursor_column(table: str) -> str:
@@ -83,13 +98,13 @@ def cursor_column(table: str) -> str:
 def ensure_state(conn: psycopg.Connection) -> None:
     conn.execute(
         sql.SQL(
-            "create table if not exists {} (source_table text primary key, cursor_value timestamptz not null, "
-            "cursor_id bigint not null, batch_id text not null, committed_at timestamptz not null default now())"
+            "create table if not exists {} (source_table text primary key, cursor_value text not null, "
+            "cursor_id text not null, batch_id text not null, committed_at timestamptz not null default now())"
         ).format(sql.Identifier(RAW_SCHEMA, STATE_TABLE))
     )
 
 
-def read_cursor(conn: psycopg.Connection, table: str) -> tuple[datetime, int] | None:
+def read_cursor(conn: psycopg.Connection, table: str) -> tuple[str, str] | None:
     row = conn.execute(
         sql.SQL("select cursor_value, cursor_id from {} where source_table = %s").format(
             sql.Identifier(RAW_SCHEMA, STATE_TABLE)
@@ -99,7 +114,7 @@ def read_cursor(conn: psycopg.Connection, table: str) -> tuple[datetime, int] | 
     return (row[0], row[1]) if row else None
 
 
-def _save_cursor(conn: psycopg.Connection, table: str, position: tuple[datetime, int], batch_id: str) -> None:
+def _save_cursor(conn: psycopg.Connection, table: str, position: tuple[str, str], batch_id: str) -> None:
     conn.execute(
         sql.SQL(
             "insert into {} (source_table, cursor_value, cursor_id, batch_id) values (%s, %s, %s, %s) "
@@ -124,50 +139,67 @@ def load_table(
 ) -> LoadResult:
     """Load the rows changed since the committed cursor (minus `lookback`), in keyset-ordered chunks.
 
-    Each chunk is staged with COPY, merged, and its cursor saved in one warehouse transaction, so a
-    run killed at any point resumes where the last chunk committed, and re-read rows merge as no-ops.
+    Each chunk is staged as text with COPY, checked against the contract (bad rows to raw._quarantine
+    with a reason), merged, and its cursor saved, in one warehouse transaction: a run killed at any
+    point resumes where the last chunk committed, and re-read rows merge as no-ops.
     """
     started = time.monotonic()
     target = raw_table(table)
     order = cursor_column(table)
-    read = written = chunks = 0
+    read = written = quarantined = chunks = 0
     with psycopg.connect(source_dsn) as src, psycopg.connect(warehouse_dsn) as dst:
-        columns = source_columns(src, schema, table)
+        source = source_columns(src, schema, table)
+        columns = raw_columns(table, source)
         names = [n for n, _ in columns]
+        unique_key = key_is_unique(src, schema, table)
         ensure_table(dst, target, columns, ["id"])
         ensure_state(dst)
+        quarantine.ensure_table(dst)
         dst.commit()
         saved = None if full_refresh else read_cursor(dst, table)
-        position = (saved[0] - lookback, MIN_ID) if saved else (datetime(1, 1, 1, tzinfo=UTC), MIN_ID)
+        position = (_minus(saved[0], lookback), MIN_ID) if saved else ("0001-01-01 00:00:00+00", MIN_ID)
+        types = dict(source)
+        parts = {
+            "cols": sql.SQL(", ").join(map(sql.Identifier, names)),
+            "table": sql.Identifier(schema, table),
+            "order": sql.Identifier(order),
+        }
+        # The cursor is compared in the source column's own type (a loose source may keep it as text).
         select = sql.SQL(
-            "copy (select {cols} from {table} where ({order}, id) > (%s, %s) order by {order}, id limit {n}) to stdout"
-        ).format(
-            cols=sql.SQL(", ").join(map(sql.Identifier, names)),
-            table=sql.Identifier(schema, table),
-            order=sql.Identifier(order),
-            n=sql.Literal(chunk_rows),
-        )
+            "copy (select {cols} from {table} where ({order}, id) > (cast(%s as {otype}), cast(%s as {itype})) "
+            "order by {order}, id limit {n}) to stdout"
+        ).format(**parts, otype=sql.SQL(types[order]), itype=sql.SQL(types["id"]), n=sql.Literal(chunk_rows))
+        # A keyset never returns rows whose cursor column is null: read them apart, so they reach the rules.
+        null_cursor = sql.SQL("copy (select {cols} from {table} where {order} is null) to stdout").format(**parts)
+        stage = quarantine.TextStage(dst, target, names)
         while True:
-            with src.cursor().copy(select, position) as out, staged(dst, target, names) as into:
-                for data in out:
-                    into.write(data)
+            stage.create()
+            with src.cursor().copy(select, position) as out:
+                last_row = stage.copy_in(out)
             src.commit()
-            chunk_read, chunk_written = merge_staged(dst, target, names, ["id"], batch_id)
-            if chunk_read:
-                last = dst.execute(
-                    sql.SQL("select {o}, id from {s} order by {o} desc, id desc limit 1").format(
-                        o=sql.Identifier(order), s=sql.Identifier(f"stage_{target}")
-                    )
-                ).fetchone()
-                position = (last[0], last[1])
-                _save_cursor(dst, table, position if not saved else max(position, saved), batch_id)
+            if chunks == 0:
+                before = stage.streamed
+                with src.cursor().copy(null_cursor) as out:
+                    stage.copy_in(out)
+                src.commit()
+                stage.extra = stage.streamed - before
+                stage.add_retried(table)
+            chunk_read = stage.streamed
+            chunk_quarantined = stage.check(table, columns, batch_id, dict(source), unique_key)
+            chunk_written = merge(dst, target, names, ["id"], batch_id, stage.good_rows(columns))
+            stage.release_retried(table)
+            if last_row is not None:
+                position = (last_row[names.index(order)], last_row[names.index("id")])
+                _save_cursor(dst, table, position, batch_id)
             dst.commit()
             chunks += 1
             read += chunk_read
             written += chunk_written
-            progress(f"{table}: chunk {chunks}, {read:,} rows read, {written:,} written")
-            if chunk_read < chunk_rows:
+            quarantined += chunk_quarantined
+            progress(f"{table}: chunk {chunks}, {read:,} rows read, {written:,} written, {quarantined:,} quarantined")
+            if stage.streamed - stage.extra < chunk_rows:
                 break
-    result = LoadResult(target, read, written, batch_id, time.monotonic() - started)
-    result.cursor = f"{position[0].isoformat()} / {position[1]}"
+        position_text = str(position[0])
+    result = LoadResult(target, read, written, batch_id, time.monotonic() - started, quarantined=quarantined)
+    result.cursor = f"{position_text} / {position[1]}"
     return result

@@ -32,6 +32,7 @@ class LoadResult:
     batch_id: str
     seconds: float
     cursor: str | None = None
+    quarantined: int = 0
 
     def metadata(self) -> dict:
         meta = {"table": f"{RAW_SCHEMA}.{self.table}", "rows_read": self.rows_read,
@@ -39,6 +40,7 @@ class LoadResult:
                 "duration_s": round(self.seconds, 3)}  # fmt: skip
         if self.cursor:
             meta["cursor"] = self.cursor
+            meta["rows_quarantined"] = self.quarantined
         return meta
 
 
@@ -73,14 +75,13 @@ def staged(conn: psycopg.Connection, table: str, columns: list[str]) -> Iterator
         yield copy
 
 
-def merge_staged(
-    conn: psycopg.Connection, table: str, columns: list[str], key: list[str], batch_id: str
-) -> tuple[int, int]:
-    """Upsert the staged rows; returns (rows staged, rows inserted or changed)."""
-    stage = sql.Identifier(f"stage_{table}")
-    staged_rows = conn.execute(sql.SQL("select count(*) from {}").format(stage)).fetchone()[0]
+def merge(
+    conn: psycopg.Connection, table: str, columns: list[str], key: list[str], batch_id: str, rows: sql.Composable
+) -> int:
+    """Upsert `rows` (a SELECT of `columns`, in order) into raw.<table>; returns rows inserted or changed."""
     target = sql.Identifier(RAW_SCHEMA, table)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    keys = sql.SQL(", ").join(map(sql.Identifier, key))
     non_key = [c for c in columns if c not in key]
     updates = sql.SQL(", ").join(
         sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in [*non_key, "_loaded_at", "_batch_id"]
@@ -90,12 +91,21 @@ def merge_staged(
         if non_key else sql.SQL("false")  # fmt: skip
     statement = sql.SQL(
         "insert into {target} as t ({cols}, _loaded_at, _batch_id) "
-        "select distinct on ({key}) {cols}, now(), {batch} from {stage} "
-        "on conflict ({key}) do update set {updates} where {changed}"
-    ).format(target=target, cols=cols, batch=sql.Literal(batch_id), stage=stage,
-             key=sql.SQL(", ").join(map(sql.Identifier, key)), updates=updates, changed=changed)  # fmt: skip
-    written = conn.execute(statement).rowcount
-    return staged_rows, written
+        "select distinct on ({keys}) {cols}, now(), {batch} from ({rows}) as r "
+        "on conflict ({keys}) do update set {updates} where {changed}"
+    ).format(target=target, cols=cols, keys=keys, batch=sql.Literal(batch_id), rows=rows, updates=updates,
+             changed=changed)  # fmt: skip
+    return conn.execute(statement).rowcount
+
+
+def merge_staged(
+    conn: psycopg.Connection, table: str, columns: list[str], key: list[str], batch_id: str
+) -> tuple[int, int]:
+    """Upsert the staged rows; returns (rows staged, rows inserted or changed)."""
+    stage = sql.Identifier(f"stage_{table}")
+    staged_rows = conn.execute(sql.SQL("select count(*) from {}").format(stage)).fetchone()[0]
+    rows = sql.SQL("select {} from {}").format(sql.SQL(", ").join(map(sql.Identifier, columns)), stage)
+    return staged_rows, merge(conn, table, columns, key, batch_id, rows)
 
 
 def write_rows(warehouse_dsn: str, table: str, columns: list[tuple[str, str]], key: list[str],

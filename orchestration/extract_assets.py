@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from extract import mollie, platform
+from extract import contract, mollie, platform
 from extract.raw import new_batch_id
 from orchestration.resources import BoxofficeSettings
 
@@ -19,7 +19,13 @@ def _platform_asset(table: str) -> dg.AssetsDefinition:
         key=["raw", platform.raw_table(table)],
         group_name="extract_platform",
         kinds={"postgres"},
-        description=f"The platform's `{table}` table, merged by primary key into raw.{platform.raw_table(table)}.",
+        # parents first: a child's foreign keys are checked against them (orphans are quarantined)
+        deps=[
+            dg.AssetKey(["raw", platform.raw_table(p)])
+            for p in sorted({p for _, p in contract.FOREIGN_KEYS.get(table, [])})
+        ],
+        description=f"The platform's `{table}` table, incrementally merged into raw.{platform.raw_table(table)}; "
+        "rows that break the source contract go to raw._quarantine.",
     )
     def _asset(
         context: dg.AssetExecutionContext, config: ExtractConfig, settings: BoxofficeSettings

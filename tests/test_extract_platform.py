@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -63,7 +63,7 @@ def test_late_commit_inside_the_lookback_window_is_caught_and_outside_needs_full
     source_dsn, warehouse_dsn = dbs
     load(source_dsn, warehouse_dsn)
     with psycopg.connect(warehouse_dsn) as conn:
-        cursor_at = platform.read_cursor(conn, "orders")[0]
+        cursor_at = datetime.fromisoformat(platform.read_cursor(conn, "orders")[0])
     with psycopg.connect(source_dsn) as src:
         # two transactions that committed late, with updated_at before the committed cursor
         src.execute(
@@ -94,7 +94,7 @@ CRASHING_LOADER = textwrap.dedent("""
     from extract import platform
     from extract.raw import new_batch_id
 
-    real_merge = platform.merge_staged
+    real_merge = platform.merge
     chunks = 0
 
     def merge_then_report(*args, **kwargs):
@@ -104,7 +104,7 @@ CRASHING_LOADER = textwrap.dedent("""
         time.sleep(0.2)
         return real_merge(*args, **kwargs)
 
-    platform.merge_staged = merge_then_report
+    platform.merge = merge_then_report
     platform.load_table(sys.argv[1], "public", sys.argv[2], "orders", new_batch_id(), chunk_rows=40)
 """)
 

@@ -1,0 +1,213 @@
+"""Rows that break the source contract go to raw._quarantine with the table, key, raw row and reason.
+
+A chunk is staged as text (so no value can fail the COPY), checked with set-based SQL (one scan for
+the row rules, one anti-join per foreign key), and only the good rows are cast and merged. Rows whose
+bytes are not UTF-8 are caught in the COPY stream before they reach the warehouse. Quarantined
+orphans are re-checked on every run and released once their parent has arrived.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from extract import contract
+from extract.raw import RAW_SCHEMA
+
+TABLE = "_quarantine"
+FLUSH_BYTES = 1 << 20
+
+
+def ensure_table(conn: psycopg.Connection) -> None:
+    conn.execute(
+        sql.SQL(
+            "create table if not exists {} (id bigserial primary key, source_table text not null, record_key text, "
+            "record jsonb not null, reason text not null, batch_id text not null, "
+            "quarantined_at timestamptz not null default now(), released_at timestamptz, "
+            "fingerprint text generated always as (md5(source_table || coalesce(record_key, '') || reason "
+            "|| record::text)) stored unique)"
+        ).format(sql.Identifier(RAW_SCHEMA, TABLE))
+    )
+
+
+def _ident(*parts: str) -> sql.Identifier:
+    return sql.Identifier(*parts)
+
+
+class TextStage:
+    """One chunk of one platform table, staged as text and checked against the contract."""
+
+    def __init__(self, conn: psycopg.Connection, target: str, names: list[str]):
+        self.conn = conn
+        self.target = target
+        self.names = names
+        self.stage = _ident(f"stage_{target}")
+        self.streamed = self.extra = 0  # extra: rows staged besides the keyset chunk
+        self.bad_utf8: list[bytes] = []
+
+    def create(self) -> None:
+        cols = sql.SQL(", ").join(sql.SQL("{} text").format(_ident(n)) for n in self.names)
+        self.conn.execute(sql.SQL("create temp table {} ({}, _reason text) on commit drop").format(self.stage, cols))
+        self.streamed = self.extra = 0
+        self.bad_utf8 = []
+
+    def copy_in(self, out) -> list[str] | None:
+        """Stream a COPY TO STDOUT into the stage; returns the last source row's fields (its cursor)."""
+        cols = sql.SQL(", ").join(map(_ident, self.names))
+        last = None
+        with self.conn.cursor().copy(sql.SQL("copy {} ({}) from stdin").format(self.stage, cols)) as into:
+            buffer: list[bytes] = []
+            size = 0
+            for data in out:  # one row per item in text format
+                row = bytes(data)
+                buffer.append(row)
+                size += len(row)
+                last = row
+                if size >= FLUSH_BYTES:
+                    self._flush(into, buffer)
+                    buffer, size = [], 0
+            self._flush(into, buffer)
+        if last is None:
+            return None
+        return last.rstrip(b"\n").decode("utf-8", errors="replace").split("\t")
+
+    def _flush(self, into, buffer: list[bytes]) -> None:
+        if not buffer:
+            return
+        self.streamed += len(buffer)
+        block = b"".join(buffer)
+        try:
+            block.decode("utf-8")
+        except UnicodeDecodeError:  # rare: find the offending rows, pass the rest
+            good = []
+            for row in buffer:
+                try:
+                    row.decode("utf-8")
+                    good.append(row)
+                except UnicodeDecodeError:
+                    self.bad_utf8.append(row)
+            block = b"".join(good)
+        into.write(block)
+
+    def add_retried(self, table: str) -> None:
+        """Re-stage the quarantined orphans of this table whose key is not in this chunk already."""
+        cols = sql.SQL(", ").join(map(_ident, self.names))
+        values = sql.SQL(", ").join(sql.SQL("q.record->>{}").format(sql.Literal(n)) for n in self.names)
+        self.conn.execute(
+            sql.SQL(
+                "insert into {stage} ({cols}) select {values} from {q} as q where q.source_table = %s "
+                "and q.released_at is null and q.reason like 'orphan%%' "
+                "and not exists (select 1 from {stage} as s where s.id = q.record_key)"
+            ).format(stage=self.stage, cols=cols, values=values, q=_ident(RAW_SCHEMA, TABLE)),
+            (table,),
+        )
+
+    def release_retried(self, table: str) -> None:
+        self.conn.execute(
+            sql.SQL(
+                "update {q} as q set released_at = now() where q.source_table = %s and q.released_at is null "
+                "and q.reason like 'orphan%%' and exists (select 1 from {raw} as r where r.id::text = q.record_key)"
+            ).format(q=_ident(RAW_SCHEMA, TABLE), raw=_ident(RAW_SCHEMA, self.target)),
+            (table,),
+        )
+
+    # -- the checks ------------------------------------------------------------------------------------
+    def row_rules(self, table: str, columns: list[tuple[str, str]], source_types: dict[str, str],
+                  key_is_unique: bool) -> list[sql.Composable]:  # fmt: skip
+        """CASE branches (condition, reason), first match wins. Checks that the source's own column types
+        already guarantee are left out: a typed source pays only for the business rules."""
+        s = lambda c: sql.SQL("s.{}").format(_ident(c))  # noqa: E731
+        rules: list[tuple[sql.Composable, sql.Composable]] = [
+            (sql.SQL("s.id is null"), sql.Literal("null key")),
+            (sql.SQL("not pg_input_is_valid(s.id, 'bigint')"), sql.Literal("malformed key")),
+        ]
+        if not key_is_unique:
+            rules.append((sql.SQL("s.id in (select id from {} group by id having count(*) > 1)").format(self.stage),
+                          sql.Literal("duplicate key in batch")))  # fmt: skip
+        for col in contract.NOT_NULL[table]:
+            rules.append((sql.SQL("{} is null").format(s(col)), sql.Literal(f"missing required value: {col}")))
+        amounts = contract.AMOUNTS.get(table, [])
+        for col, type_ in columns:
+            if col not in contract.COLUMNS[table] or type_ == "text":
+                continue
+            if source_types.get(col) != type_:
+                label = "malformed amount" if col in amounts else "malformed value"
+                rules.append((sql.SQL("{c} is not null and not pg_input_is_valid({c}, {t})").format(
+                    c=s(col), t=sql.Literal(type_)), sql.Literal(f"{label}: {col}")))  # fmt: skip
+            if type_ == contract.TS and source_types.get(col) != contract.TS:
+                rules.append((sql.SQL("{} !~ '([+-][0-9]{{2}}(:?[0-9]{{2}})?|Z)$'").format(s(col)),
+                              sql.Literal(f"timestamp without zone: {col}")))  # fmt: skip
+        for col in amounts:
+            rules.append((sql.SQL("{}::bigint < 0").format(s(col)), sql.Literal(f"negative amount: {col}")))
+        for col in contract.CURRENCY_COLUMNS.get(table, []):
+            rules.append((sql.SQL("upper({}) <> all({})").format(s(col), sql.Literal(contract.CURRENCIES)),
+                          sql.SQL("'unknown currency: ' || {}").format(s(col))))  # fmt: skip
+        for (t, col), allowed in contract.STATUSES.items():
+            if t == table:
+                rules.append(
+                    (
+                        sql.SQL("{} <> all({})").format(s(col), sql.Literal(allowed)),
+                        sql.SQL("'unknown status: ' || {} || ' in ' || {}").format(s(col), sql.Literal(col)),
+                    )
+                )
+        for col, limit in contract.MAX_PAYLOAD_BYTES.get(table, {}).items():
+            rules.append((sql.SQL("octet_length({}) > {}").format(s(col), sql.Literal(limit)),
+                          sql.Literal(f"oversized payload: {col} over {limit} bytes")))  # fmt: skip
+        return [sql.SQL("when {} then {}").format(cond, reason) for cond, reason in rules]
+
+    def check(self, table: str, columns: list[tuple[str, str]], batch_id: str,
+              source_types: dict[str, str], key_is_unique: bool) -> int:  # fmt: skip
+        """Mark the rows that break a rule; copy them to the quarantine. Returns how many."""
+        branches = sql.SQL(" ").join(self.row_rules(table, columns, source_types, key_is_unique))
+        self.conn.execute(
+            sql.SQL(
+                "update {stage} as t set _reason = r.reason from "
+                "(select ctid, case {branches} end as reason from {stage} as s) as r "
+                "where r.reason is not null and t.ctid = r.ctid"
+            ).format(stage=self.stage, branches=branches)
+        )
+        for col, parent in contract.FOREIGN_KEYS.get(table, []):
+            parent_raw = f"platform_{parent}"
+            if not self.conn.execute("select to_regclass(%s)", (f"{RAW_SCHEMA}.{parent_raw}",)).fetchone()[0]:
+                continue  # the parent was never loaded: nothing to check against
+            self.conn.execute(
+                sql.SQL(
+                    "update {stage} as s set _reason = {reason} where s._reason is null and s.{col} is not null "
+                    "and not exists (select 1 from {parent} as p where p.id = s.{col}::bigint)"
+                ).format(
+                    stage=self.stage,
+                    reason=sql.Literal(f"orphan foreign key: {col} -> {parent}"),
+                    col=_ident(col),
+                    parent=_ident(RAW_SCHEMA, parent_raw),
+                )  # fmt: skip
+            )
+        q = _ident(RAW_SCHEMA, TABLE)
+        self.conn.execute(
+            sql.SQL(
+                "insert into {q} (source_table, record_key, record, reason, batch_id) "
+                "select %s, s.id, to_jsonb(s) - '_reason', s._reason, %s from {stage} as s "
+                "where s._reason is not null on conflict (fingerprint) do nothing"
+            ).format(q=q, stage=self.stage),
+            (table, batch_id),
+        )
+        marked = self.conn.execute(
+            sql.SQL("select count(*) from {} where _reason is not null").format(self.stage)
+        ).fetchone()[0]
+        for row in self.bad_utf8:
+            fields = row.rstrip(b"\n").split(b"\t")
+            record = {"raw_bytes_escaped": row.decode("utf-8", errors="backslashreplace")}
+            self.conn.execute(
+                sql.SQL(
+                    "insert into {} (source_table, record_key, record, reason, batch_id) values (%s, %s, %s, %s, %s) "
+                    "on conflict (fingerprint) do nothing"
+                ).format(q),
+                (table, fields[0].decode("ascii", errors="replace"), Jsonb(record), "invalid UTF-8", batch_id),
+            )
+        return marked + len(self.bad_utf8)
+
+    def good_rows(self, columns: list[tuple[str, str]]) -> sql.Composable:
+        casts = sql.SQL(", ").join(
+            sql.SQL("cast(s.{c} as {t}) as {c}").format(c=_ident(c), t=sql.SQL(t)) for c, t in columns
+        )
+        return sql.SQL("select {} from {} as s where s._reason is null").format(casts, self.stage)
