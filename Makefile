@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 bench: $(STAMP)
+	@$(BIN)/pip install -q -e '.[dev,bench]' 2>&1 | grep -v "is ignored: it is neither" || true
 	$(BIN)/boxoffice bench $(BENCH_ARGS)
 
 clean:

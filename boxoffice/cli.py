@@ -129,6 +129,13 @@ def cmd_report(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench(args, settings: Settings) -> int:
+    from boxoffice import bench
+
+    bench.main(args.orders, args.skip_dlt)
+    return 0
+
+
 def cmd_ui(args, settings: Settings) -> int:
     from boxoffice import pipeline
 
@@ -183,6 +190,11 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("kind", choices=["reconciliation"])
     report.add_argument("--month", required=True, help="YYYY-MM")
     report.set_defaults(func=cmd_report)
+
+    bench = sub.add_parser("bench", help="benchmark the extractor against a raw COPY stream and dlt")
+    bench.add_argument("--orders", type=int, default=1_000_000)
+    bench.add_argument("--skip-dlt", action="store_true")
+    bench.set_defaults(func=cmd_bench)
 
     ui = sub.add_parser("ui", help="start the Dagster UI")
     ui.add_argument("--port", type=int, default=3000)

@@ -148,6 +148,7 @@ def load_table(
     order = cursor_column(table)
     read = written = quarantined = chunks = 0
     with psycopg.connect(source_dsn) as src, psycopg.connect(warehouse_dsn) as dst:
+        dst.execute("set temp_buffers = '512MB'")  # keep a chunk's stage in memory (before any temp table)
         source = source_columns(src, schema, table)
         columns = raw_columns(table, source)
         names = [n for n, _ in columns]
@@ -171,7 +172,7 @@ def load_table(
         ).format(**parts, otype=sql.SQL(types[order]), itype=sql.SQL(types["id"]), n=sql.Literal(chunk_rows))
         # A keyset never returns rows whose cursor column is null: read them apart, so they reach the rules.
         null_cursor = sql.SQL("copy (select {cols} from {table} where {order} is null) to stdout").format(**parts)
-        stage = quarantine.TextStage(dst, target, names)
+        stage = quarantine.Stage(dst, table, target, columns, dict(source), unique_key)
         while True:
             stage.create()
             with src.cursor().copy(select, position) as out:
@@ -183,11 +184,12 @@ def load_table(
                     stage.copy_in(out)
                 src.commit()
                 stage.extra = stage.streamed - before
-                stage.add_retried(table)
+                stage.add_retried()
             chunk_read = stage.streamed
-            chunk_quarantined = stage.check(table, columns, batch_id, dict(source), unique_key)
-            chunk_written = merge(dst, target, names, ["id"], batch_id, stage.good_rows(columns))
-            stage.release_retried(table)
+            chunk_quarantined = stage.check(batch_id)
+            # keys are unique: duplicates within the batch were quarantined
+            chunk_written = merge(dst, target, names, ["id"], batch_id, stage.good_rows(), distinct=False)
+            stage.release_retried()
             if last_row is not None:
                 position = (last_row[names.index(order)], last_row[names.index("id")])
                 _save_cursor(dst, table, position, batch_id)

@@ -35,20 +35,31 @@ def _ident(*parts: str) -> sql.Identifier:
     return sql.Identifier(*parts)
 
 
-class TextStage:
-    """One chunk of one platform table, staged as text and checked against the contract."""
+class Stage:
+    """One chunk of one platform table, staged and checked against the contract.
 
-    def __init__(self, conn: psycopg.Connection, target: str, names: list[str]):
+    A column is staged in the source's own type when that already is the contract's type (no value can
+    break it, and no cast is needed later); otherwise as text, so the checks see every value.
+    """
+
+    def __init__(self, conn: psycopg.Connection, table: str, target: str, columns: list[tuple[str, str]],
+                 source_types: dict[str, str], key_is_unique: bool):  # fmt: skip
         self.conn = conn
+        self.table = table
         self.target = target
-        self.names = names
+        self.columns = columns  # (name, raw type)
+        self.names = [n for n, _ in columns]
+        self.staged_as = {n: t if source_types.get(n) == t else "text" for n, t in columns}
+        self.key_is_unique = key_is_unique
         self.stage = _ident(f"stage_{target}")
+        self.bad = _ident(f"bad_{target}")
         self.streamed = self.extra = 0  # extra: rows staged besides the keyset chunk
         self.bad_utf8: list[bytes] = []
 
     def create(self) -> None:
-        cols = sql.SQL(", ").join(sql.SQL("{} text").format(_ident(n)) for n in self.names)
-        self.conn.execute(sql.SQL("create temp table {} ({}, _reason text) on commit drop").format(self.stage, cols))
+        cols = sql.SQL(", ").join(sql.SQL("{} {}").format(_ident(n), sql.SQL(t)) for n, t in self.staged_as.items())
+        self.conn.execute(sql.SQL("create temp table {} ({}) on commit drop").format(self.stage, cols))
+        self.conn.execute(sql.SQL("create temp table {} (row_ctid tid, reason text) on commit drop").format(self.bad))
         self.streamed = self.extra = 0
         self.bad_utf8 = []
 
@@ -90,52 +101,53 @@ class TextStage:
             block = b"".join(good)
         into.write(block)
 
-    def add_retried(self, table: str) -> None:
+    def add_retried(self) -> None:
         """Re-stage the quarantined orphans of this table whose key is not in this chunk already."""
         cols = sql.SQL(", ").join(map(_ident, self.names))
-        values = sql.SQL(", ").join(sql.SQL("q.record->>{}").format(sql.Literal(n)) for n in self.names)
+        values = sql.SQL(", ").join(
+            sql.SQL("cast(q.record->>{} as {})").format(sql.Literal(n), sql.SQL(t)) for n, t in self.staged_as.items()
+        )
         self.conn.execute(
             sql.SQL(
                 "insert into {stage} ({cols}) select {values} from {q} as q where q.source_table = %s "
                 "and q.released_at is null and q.reason like 'orphan%%' "
-                "and not exists (select 1 from {stage} as s where s.id = q.record_key)"
+                "and not exists (select 1 from {stage} as s where s.id::text = q.record_key)"
             ).format(stage=self.stage, cols=cols, values=values, q=_ident(RAW_SCHEMA, TABLE)),
-            (table,),
+            (self.table,),
         )
 
-    def release_retried(self, table: str) -> None:
+    def release_retried(self) -> None:
         self.conn.execute(
             sql.SQL(
                 "update {q} as q set released_at = now() where q.source_table = %s and q.released_at is null "
                 "and q.reason like 'orphan%%' and exists (select 1 from {raw} as r where r.id::text = q.record_key)"
             ).format(q=_ident(RAW_SCHEMA, TABLE), raw=_ident(RAW_SCHEMA, self.target)),
-            (table,),
+            (self.table,),
         )
 
     # -- the checks ------------------------------------------------------------------------------------
-    def row_rules(self, table: str, columns: list[tuple[str, str]], source_types: dict[str, str],
-                  key_is_unique: bool) -> list[sql.Composable]:  # fmt: skip
-        """CASE branches (condition, reason), first match wins. Checks that the source's own column types
-        already guarantee are left out: a typed source pays only for the business rules."""
+    def rules(self) -> tuple[list[sql.Composable], list[sql.Composable]]:
+        """CASE branches, first match wins, and the parent joins they need. Checks that the staged types
+        already guarantee are left out: a well-typed source pays only for the business rules."""
+        table = self.table
         s = lambda c: sql.SQL("s.{}").format(_ident(c))  # noqa: E731
-        rules: list[tuple[sql.Composable, sql.Composable]] = [
-            (sql.SQL("s.id is null"), sql.Literal("null key")),
-            (sql.SQL("not pg_input_is_valid(s.id, 'bigint')"), sql.Literal("malformed key")),
-        ]
-        if not key_is_unique:
+        text = lambda c: self.staged_as[c] == "text"  # noqa: E731
+        rules: list[tuple[sql.Composable, sql.Composable]] = [(sql.SQL("s.id is null"), sql.Literal("null key"))]
+        if text("id"):
+            rules.append((sql.SQL("not pg_input_is_valid(s.id, 'bigint')"), sql.Literal("malformed key")))
+        if not self.key_is_unique:
             rules.append((sql.SQL("s.id in (select id from {} group by id having count(*) > 1)").format(self.stage),
                           sql.Literal("duplicate key in batch")))  # fmt: skip
         for col in contract.NOT_NULL[table]:
             rules.append((sql.SQL("{} is null").format(s(col)), sql.Literal(f"missing required value: {col}")))
         amounts = contract.AMOUNTS.get(table, [])
-        for col, type_ in columns:
-            if col not in contract.COLUMNS[table] or type_ == "text":
+        for col, type_ in self.columns:
+            if col not in contract.COLUMNS[table] or type_ == "text" or not text(col):
                 continue
-            if source_types.get(col) != type_:
-                label = "malformed amount" if col in amounts else "malformed value"
-                rules.append((sql.SQL("{c} is not null and not pg_input_is_valid({c}, {t})").format(
-                    c=s(col), t=sql.Literal(type_)), sql.Literal(f"{label}: {col}")))  # fmt: skip
-            if type_ == contract.TS and source_types.get(col) != contract.TS:
+            label = "malformed amount" if col in amounts else "malformed value"
+            rules.append((sql.SQL("not pg_input_is_valid({c}, {t})").format(c=s(col), t=sql.Literal(type_)),
+                          sql.Literal(f"{label}: {col}")))  # fmt: skip
+            if type_ == contract.TS:
                 rules.append((sql.SQL("{} !~ '([+-][0-9]{{2}}(:?[0-9]{{2}})?|Z)$'").format(s(col)),
                               sql.Literal(f"timestamp without zone: {col}")))  # fmt: skip
         for col in amounts:
@@ -152,48 +164,49 @@ class TextStage:
                     )
                 )
         for col, limit in contract.MAX_PAYLOAD_BYTES.get(table, {}).items():
-            rules.append((sql.SQL("octet_length({}) > {}").format(s(col), sql.Literal(limit)),
+            rules.append((sql.SQL("octet_length({}::text) > {}").format(s(col), sql.Literal(limit)),
                           sql.Literal(f"oversized payload: {col} over {limit} bytes")))  # fmt: skip
-        return [sql.SQL("when {} then {}").format(cond, reason) for cond, reason in rules]
-
-    def check(self, table: str, columns: list[tuple[str, str]], batch_id: str,
-              source_types: dict[str, str], key_is_unique: bool) -> int:  # fmt: skip
-        """Mark the rows that break a rule; copy them to the quarantine. Returns how many."""
-        branches = sql.SQL(" ").join(self.row_rules(table, columns, source_types, key_is_unique))
-        self.conn.execute(
-            sql.SQL(
-                "update {stage} as t set _reason = r.reason from "
-                "(select ctid, case {branches} end as reason from {stage} as s) as r "
-                "where r.reason is not null and t.ctid = r.ctid"
-            ).format(stage=self.stage, branches=branches)
-        )
-        for col, parent in contract.FOREIGN_KEYS.get(table, []):
+        joins = []
+        for i, (col, parent) in enumerate(contract.FOREIGN_KEYS.get(table, [])):
             parent_raw = f"platform_{parent}"
             if not self.conn.execute("select to_regclass(%s)", (f"{RAW_SCHEMA}.{parent_raw}",)).fetchone()[0]:
                 continue  # the parent was never loaded: nothing to check against
-            self.conn.execute(
-                sql.SQL(
-                    "update {stage} as s set _reason = {reason} where s._reason is null and s.{col} is not null "
-                    "and not exists (select 1 from {parent} as p where p.id = s.{col}::bigint)"
-                ).format(
-                    stage=self.stage,
-                    reason=sql.Literal(f"orphan foreign key: {col} -> {parent}"),
-                    col=_ident(col),
-                    parent=_ident(RAW_SCHEMA, parent_raw),
-                )  # fmt: skip
-            )
+            alias = sql.Identifier(f"p{i}")
+            joins.append(sql.SQL("left join {parent} as {a} on {a}.id = s.{col}::bigint").format(
+                parent=_ident(RAW_SCHEMA, parent_raw), a=alias, col=_ident(col)))  # fmt: skip
+            rules.append((sql.SQL("{} is not null and {}.id is null").format(s(col), alias),
+                          sql.Literal(f"orphan foreign key: {col} -> {parent}")))  # fmt: skip
+        return [sql.SQL("when {} then {}").format(cond, reason) for cond, reason in rules], joins
+
+    def check(self, batch_id: str, relation: sql.Identifier | None = None) -> int:
+        """One scan finds the rows that break a rule; they are copied to the quarantine. Returns how many.
+
+        `relation`: check the rows this transaction COPYed straight into raw, instead of the stage."""
+        branches, joins = self.rules()
+        checked = relation or self.stage
+        mine = sql.SQL("where s.xmin = pg_current_xact_id()::xid") if relation else sql.SQL("")
+        self.conn.execute(
+            sql.SQL(
+                "insert into {bad} select row_ctid, reason from (select s.ctid as row_ctid, case {branches} end "
+                "as reason from {checked} as s {joins} {mine}) as r where reason is not null"
+            ).format(
+                bad=self.bad,
+                branches=sql.SQL(" ").join(branches),
+                checked=checked,
+                joins=sql.SQL(" ").join(joins),
+                mine=mine,
+            )  # fmt: skip
+        )
         q = _ident(RAW_SCHEMA, TABLE)
         self.conn.execute(
             sql.SQL(
                 "insert into {q} (source_table, record_key, record, reason, batch_id) "
-                "select %s, s.id, to_jsonb(s) - '_reason', s._reason, %s from {stage} as s "
-                "where s._reason is not null on conflict (fingerprint) do nothing"
-            ).format(q=q, stage=self.stage),
-            (table, batch_id),
+                "select %s, s.id::text, to_jsonb(s), b.reason, %s from {bad} as b "
+                "join {checked} as s on s.ctid = b.row_ctid on conflict (fingerprint) do nothing"
+            ).format(q=q, checked=checked, bad=self.bad),
+            (self.table, batch_id),
         )
-        marked = self.conn.execute(
-            sql.SQL("select count(*) from {} where _reason is not null").format(self.stage)
-        ).fetchone()[0]
+        marked = self.conn.execute(sql.SQL("select count(*) from {}").format(self.bad)).fetchone()[0]
         for row in self.bad_utf8:
             fields = row.rstrip(b"\n").split(b"\t")
             record = {"raw_bytes_escaped": row.decode("utf-8", errors="backslashreplace")}
@@ -202,12 +215,17 @@ class TextStage:
                     "insert into {} (source_table, record_key, record, reason, batch_id) values (%s, %s, %s, %s, %s) "
                     "on conflict (fingerprint) do nothing"
                 ).format(q),
-                (table, fields[0].decode("ascii", errors="replace"), Jsonb(record), "invalid UTF-8", batch_id),
+                (self.table, fields[0].decode("ascii", errors="replace"), Jsonb(record), "invalid UTF-8", batch_id),
             )
         return marked + len(self.bad_utf8)
 
-    def good_rows(self, columns: list[tuple[str, str]]) -> sql.Composable:
+    def good_rows(self) -> sql.Composable:
+        """The rows that passed, cast to raw's types (a no-op for columns staged in their own type)."""
         casts = sql.SQL(", ").join(
-            sql.SQL("cast(s.{c} as {t}) as {c}").format(c=_ident(c), t=sql.SQL(t)) for c, t in columns
-        )
-        return sql.SQL("select {} from {} as s where s._reason is null").format(casts, self.stage)
+            sql.SQL("cast(s.{c} as {t}) as {c}").format(c=_ident(c), t=sql.SQL(t)) if self.staged_as[c] == "text"
+            else sql.SQL("s.{c}").format(c=_ident(c))
+            for c, t in self.columns
+        )  # fmt: skip
+        return sql.SQL(
+            "select {} from {} as s where not exists (select 1 from {} as b where b.row_ctid = s.ctid)"
+        ).format(casts, self.stage, self.bad)

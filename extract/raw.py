@@ -17,7 +17,12 @@ import psycopg
 from psycopg import sql
 
 RAW_SCHEMA = "raw"
-LOAD_COLUMNS = [("_loaded_at", "timestamptz not null default now()"), ("_batch_id", "text not null")]
+# _batch_id defaults to the session's boxoffice.batch_id, so a COPY straight into raw can set it.
+BATCH_DEFAULT = "current_setting('boxoffice.batch_id', true)"
+LOAD_COLUMNS = [
+    ("_loaded_at", "timestamptz not null default now()"),
+    ("_batch_id", f"text not null default {BATCH_DEFAULT}"),
+]
 
 
 def new_batch_id() -> str:
@@ -76,9 +81,17 @@ def staged(conn: psycopg.Connection, table: str, columns: list[str]) -> Iterator
 
 
 def merge(
-    conn: psycopg.Connection, table: str, columns: list[str], key: list[str], batch_id: str, rows: sql.Composable
+    conn: psycopg.Connection,
+    table: str,
+    columns: list[str],
+    key: list[str],
+    batch_id: str,
+    rows: sql.Composable,
+    distinct: bool = True,
 ) -> int:
-    """Upsert `rows` (a SELECT of `columns`, in order) into raw.<table>; returns rows inserted or changed."""
+    """Upsert `rows` (a SELECT of `columns`, in order) into raw.<table>; returns rows inserted or changed.
+
+    `distinct=False` skips the sort that de-duplicates keys, for callers whose rows have unique keys."""
     target = sql.Identifier(RAW_SCHEMA, table)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     keys = sql.SQL(", ").join(map(sql.Identifier, key))
@@ -91,10 +104,11 @@ def merge(
         if non_key else sql.SQL("false")  # fmt: skip
     statement = sql.SQL(
         "insert into {target} as t ({cols}, _loaded_at, _batch_id) "
-        "select distinct on ({keys}) {cols}, now(), {batch} from ({rows}) as r "
+        "select {distinct} {cols}, now(), {batch} from ({rows}) as r "
         "on conflict ({keys}) do update set {updates} where {changed}"
     ).format(target=target, cols=cols, keys=keys, batch=sql.Literal(batch_id), rows=rows, updates=updates,
-             changed=changed)  # fmt: skip
+             changed=changed, distinct=sql.SQL("distinct on ({})").format(keys) if distinct else sql.SQL(""),
+    )  # fmt: skip
     return conn.execute(statement).rowcount
 
 

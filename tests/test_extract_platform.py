@@ -91,20 +91,20 @@ def fingerprint_of_fresh_load(source_dsn):
 
 CRASHING_LOADER = textwrap.dedent("""
     import sys, time
-    from extract import platform
+    from extract import platform, quarantine
     from extract.raw import new_batch_id
 
-    real_merge = platform.merge
+    real_check = quarantine.Stage.check
     chunks = 0
 
-    def merge_then_report(*args, **kwargs):
+    def report_then_check(self, *args, **kwargs):
         global chunks
         chunks += 1
-        print(f"staged {chunks}", flush=True)  # the chunk is staged but not merged or committed
+        print(f"staged {chunks}", flush=True)  # the chunk is in the database, not yet committed
         time.sleep(0.2)
-        return real_merge(*args, **kwargs)
+        return real_check(self, *args, **kwargs)
 
-    platform.merge = merge_then_report
+    quarantine.Stage.check = report_then_check
     platform.load_table(sys.argv[1], "public", sys.argv[2], "orders", new_batch_id(), chunk_rows=40)
 """)
 
