@@ -44,6 +44,7 @@ class RunOutcome:
     failed_steps: list[str] = field(default_factory=list)
     rows_written: dict[str, int] = field(default_factory=dict)
     log_path: Path | None = None
+    rows_quarantined: int = 0
 
 
 def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh: bool = False) -> RunOutcome:
@@ -91,6 +92,9 @@ def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh:
             written = materialization.metadata.get("rows_written")
             if written is not None:
                 outcome.rows_written[materialization.asset_key.path[-1]] = int(written.value)
+            quarantined = materialization.metadata.get("rows_quarantined")
+            if quarantined is not None:
+                outcome.rows_quarantined += int(quarantined.value)
     return outcome
 
 
@@ -144,6 +148,8 @@ def print_summary(settings: Settings, outcome: RunOutcome) -> None:
     for table, source, raw, staging in layer_counts(settings):
         src = f"{source:>9,}" if source is not None else "      api"
         print(f"  {table:32} {src} {raw:>9,} {staging:>9,}")
+    print(f"\nThis run wrote {sum(outcome.rows_written.values()):,} new or changed rows to raw "
+          f"({outcome.rows_quarantined:,} quarantined, see raw._quarantine)")  # fmt: skip
     s = summary(settings)
     print(f"\nGMV (paid orders):         EUR {s['gmv']:,.2f} over {s['paid_orders']:,} orders")
     print(f"Tickets sold:              {s['tickets_sold']:,}")
