@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -123,9 +124,9 @@ class Settings:
     def embedded(self) -> bool:
         return self.warehouse_dsn_override is None
 
-    @property
+    @cached_property
     def warehouse_dsn(self) -> str:
-        """The warehouse DSN; starts the embedded server when WAREHOUSE_DSN is unset."""
+        """The warehouse DSN; starts the embedded server when WAREHOUSE_DSN is unset (once per Settings)."""
         if self.warehouse_dsn_override:
             return self.warehouse_dsn_override
         from boxoffice.warehouse import EmbeddedServer

@@ -1,7 +1,8 @@
 """Rows that break the source contract go to raw._quarantine with the table, key, raw row and reason.
 
-A chunk is staged as text (so no value can fail the COPY), checked with set-based SQL (one scan for
-the row rules, one anti-join per foreign key), and only the good rows are cast and merged. Rows whose
+A chunk is staged (as text where the source's type is not the contract's, so no value can fail the
+COPY), checked with set-based SQL in one scan (foreign keys as hash joins to the loaded parents), and
+only the good rows are cast and merged. Rows whose
 bytes are not UTF-8 are caught in the COPY stream before they reach the warehouse. Quarantined
 orphans are re-checked on every run and released once their parent has arrived.
 """
@@ -178,23 +179,15 @@ class Stage:
                           sql.Literal(f"orphan foreign key: {col} -> {parent}")))  # fmt: skip
         return [sql.SQL("when {} then {}").format(cond, reason) for cond, reason in rules], joins
 
-    def check(self, batch_id: str, relation: sql.Identifier | None = None) -> int:
-        """One scan finds the rows that break a rule; they are copied to the quarantine. Returns how many.
-
-        `relation`: check the rows this transaction COPYed straight into raw, instead of the stage."""
+    def check(self, batch_id: str) -> int:
+        """One scan finds the rows that break a rule; they are copied to the quarantine. Returns how many."""
         branches, joins = self.rules()
-        checked = relation or self.stage
-        mine = sql.SQL("where s.xmin = pg_current_xact_id()::xid") if relation else sql.SQL("")
         self.conn.execute(
             sql.SQL(
                 "insert into {bad} select row_ctid, reason from (select s.ctid as row_ctid, case {branches} end "
-                "as reason from {checked} as s {joins} {mine}) as r where reason is not null"
+                "as reason from {stage} as s {joins}) as r where reason is not null"
             ).format(
-                bad=self.bad,
-                branches=sql.SQL(" ").join(branches),
-                checked=checked,
-                joins=sql.SQL(" ").join(joins),
-                mine=mine,
+                bad=self.bad, branches=sql.SQL(" ").join(branches), stage=self.stage, joins=sql.SQL(" ").join(joins)
             )  # fmt: skip
         )
         q = _ident(RAW_SCHEMA, TABLE)
@@ -202,8 +195,8 @@ class Stage:
             sql.SQL(
                 "insert into {q} (source_table, record_key, record, reason, batch_id) "
                 "select %s, s.id::text, to_jsonb(s), b.reason, %s from {bad} as b "
-                "join {checked} as s on s.ctid = b.row_ctid on conflict (fingerprint) do nothing"
-            ).format(q=q, checked=checked, bad=self.bad),
+                "join {stage} as s on s.ctid = b.row_ctid on conflict (fingerprint) do nothing"
+            ).format(q=q, stage=self.stage, bad=self.bad),
             (self.table, batch_id),
         )
         marked = self.conn.execute(sql.SQL("select count(*) from {}").format(self.bad)).fetchone()[0]

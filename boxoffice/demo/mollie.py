@@ -285,7 +285,7 @@ def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | 
         obj["amountRemaining"] = money(max(Decimal(0), amount - obj["_refunds"]))
         if obj["_chargebacks"]:
             obj["amountChargedBack"] = money(obj["_chargebacks"])
-    out.balances.append(_balance(out, as_of))
+    out.balances.append(_balance())
     out.balance_transactions = _balance_transactions(out, transfers, rng, platform)
     for collection in (out.payments, out.refunds, out.chargebacks):
         for obj in collection:
@@ -353,7 +353,7 @@ def settlement_periods(content: dict, period_start: datetime) -> tuple[dict, Dec
     return periods, amount
 
 
-def _balance(out: MollieData, as_of: datetime) -> dict:
+def _balance() -> dict:
     return {
         "resource": "balance", "id": "bal_BoxOfficeEUR", "mode": "test", "createdAt": "2024-01-01T00:00:00+00:00",
         "currency": "EUR", "status": "active", "transferFrequency": "twice-a-month",

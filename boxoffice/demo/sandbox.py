@@ -8,7 +8,11 @@ Retry-After, 500, slow answers) can be injected for resilience tests.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -16,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import psycopg
+import requests
 from psycopg.types.json import Jsonb
 
 from boxoffice.demo.mollie import MollieData
@@ -264,8 +269,6 @@ def _state_file(home):
 
 def daemon_status(home) -> dict | None:
     """The running daemon's {pid, port, url}, or None."""
-    import os
-
     path = _state_file(home)
     if not path.exists():
         return None
@@ -279,10 +282,6 @@ def daemon_status(home) -> dict | None:
 
 def daemon_up(home, dsn: str, token: str) -> dict:
     """Start `boxoffice sandbox serve` in the background on the recorded port (or a new one)."""
-    import os
-    import subprocess
-    import sys
-
     state = daemon_status(home)
     if state:
         return state
@@ -303,8 +302,6 @@ def daemon_up(home, dsn: str, token: str) -> dict:
     )
     state = {"pid": proc.pid, "port": port, "url": f"http://127.0.0.1:{port}"}
     path.write_text(json.dumps(state))
-    import requests
-
     for _ in range(100):
         try:
             requests.get(state["url"] + "/v2/balances", timeout=1)
@@ -315,9 +312,6 @@ def daemon_up(home, dsn: str, token: str) -> dict:
 
 
 def daemon_down(home) -> bool:
-    import os
-    import signal
-
     state = daemon_status(home)
     if not state:
         return False
