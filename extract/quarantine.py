@@ -9,6 +9,8 @@ orphans are re-checked on every run and released once their parent has arrived.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -127,6 +129,7 @@ class Stage:
         )
 
     # -- the checks ------------------------------------------------------------------------------------
+    @cached_property
     def rules(self) -> tuple[list[sql.Composable], list[sql.Composable]]:
         """CASE branches, first match wins, and the parent joins they need. Checks that the staged types
         already guarantee are left out: a well-typed source pays only for the business rules."""
@@ -181,7 +184,7 @@ class Stage:
 
     def check(self, batch_id: str) -> int:
         """One scan finds the rows that break a rule; they are copied to the quarantine. Returns how many."""
-        branches, joins = self.rules()
+        branches, joins = self.rules  # built once per load, not per chunk
         self.conn.execute(
             sql.SQL(
                 "insert into {bad} select row_ctid, reason from (select s.ctid as row_ctid, case {branches} end "
