@@ -10,14 +10,16 @@ contract are carried into raw; a missing contract column stops that table with a
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
 
-from extract import contract, quarantine
+from extract import contract, quarantine, raw
 from extract.raw import RAW_SCHEMA, LoadResult, ensure_table, merge
 
 STATE_TABLE = "_extract_state"
@@ -139,16 +141,25 @@ def load_table(
 ) -> LoadResult:
     """Load the rows changed since the committed cursor (minus `lookback`), in keyset-ordered chunks.
 
-    Each chunk is staged as text with COPY, checked against the contract (bad rows to raw._quarantine
-    with a reason), merged, and its cursor saved, in one warehouse transaction: a run killed at any
-    point resumes where the last chunk committed, and re-read rows merge as no-ops.
+    Each chunk is staged with COPY, checked against the contract (bad rows to raw._quarantine with a
+    reason), merged, and its cursor saved, in one warehouse transaction: a run killed at any point
+    resumes where the last chunk committed, and re-read rows merge as no-ops. Two warehouse sessions
+    take turns, so the next chunk streams in while the previous one is checked and merged; chunks
+    still commit strictly in order, so the saved cursor never passes an uncommitted chunk.
     """
     started = time.monotonic()
     target = raw_table(table)
     order = cursor_column(table)
-    read = written = quarantined = chunks = 0
-    with psycopg.connect(source_dsn) as src, psycopg.connect(warehouse_dsn) as dst:
-        dst.execute("set temp_buffers = '512MB'")  # keep a chunk's stage in memory (before any temp table)
+    totals = {"read": 0, "written": 0, "quarantined": 0}
+    with (
+        psycopg.connect(source_dsn) as src,
+        psycopg.connect(warehouse_dsn) as dst,
+        psycopg.connect(warehouse_dsn) as dst2,
+        ThreadPoolExecutor(max_workers=1) as finisher,
+    ):
+        for conn in (dst, dst2):
+            conn.execute("set temp_buffers = '512MB'")  # keep a chunk's stage in memory (before any temp table)
+            conn.execute("set work_mem = '256MB'")  # the foreign-key checks hash a chunk without spilling to disk
         source = source_columns(src, schema, table)
         columns = raw_columns(table, source)
         names = [n for n, _ in columns]
@@ -156,6 +167,7 @@ def load_table(
         ensure_table(dst, target, columns, ["id"])
         ensure_state(dst)
         quarantine.ensure_table(dst)
+        first_load = raw.begin_first_load(dst, target)
         dst.commit()
         saved = None if full_refresh else read_cursor(dst, table)
         position = (_minus(saved[0], lookback), MIN_ID) if saved else ("0001-01-01 00:00:00+00", MIN_ID)
@@ -166,42 +178,66 @@ def load_table(
             "order": sql.Identifier(order),
         }
         # The cursor is compared in the source column's own type (a loose source may keep it as text).
+        after = sql.SQL("({order}, id) > (cast(%s as {otype}), cast(%s as {itype}))").format(
+            **parts, otype=sql.SQL(types[order]), itype=sql.SQL(types["id"])
+        )
+        expected = src.execute(sql.SQL("select count(*) from {table} where {after}").format(**parts, after=after),
+                               position).fetchone()[0]  # fmt: skip
+        utf8 = src.execute("show server_encoding").fetchone()[0] == "UTF8"
+        src.commit()
+        stages = [quarantine.Stage(c, table, target, columns, types, unique_key, utf8) for c in (dst, dst2)]
+        parts["format"] = sql.SQL("(format binary)" if stages[0].binary else "")
         select = sql.SQL(
-            "copy (select {cols} from {table} where ({order}, id) > (cast(%s as {otype}), cast(%s as {itype})) "
-            "order by {order}, id limit {n}) to stdout"
-        ).format(**parts, otype=sql.SQL(types[order]), itype=sql.SQL(types["id"]), n=sql.Literal(chunk_rows))
+            "copy (select {cols} from {table} where {after} order by {order}, id limit {n}) to stdout {format}"
+        )
+        select = select.format(**parts, after=after, n=sql.Literal(chunk_rows))
         # A keyset never returns rows whose cursor column is null: read them apart, so they reach the rules.
-        null_cursor = sql.SQL("copy (select {cols} from {table} where {order} is null) to stdout").format(**parts)
-        stage = quarantine.Stage(dst, table, target, columns, dict(source), unique_key)
-        while True:
+        null_cursor = sql.SQL("copy (select {cols} from {table} where {order} is null) to stdout {format}")
+        null_cursor = null_cursor.format(**parts)
+
+        def finish(stage: quarantine.Stage, position: tuple[str, str] | None) -> None:
+            """Check, merge and commit one staged chunk, with its cursor."""
+            quarantined = stage.check(batch_id)
+            if first_load:
+                written = raw.append(stage.conn, target, names, batch_id, stage.good_rows())
+            else:  # keys are unique: duplicates within the batch were quarantined
+                written = merge(stage.conn, target, names, ["id"], batch_id, stage.good_rows(), distinct=False)
+            stage.release_retried()
+            if position is not None:
+                _save_cursor(stage.conn, table, position, batch_id)
+            stage.conn.commit()
+            totals["read"] += stage.streamed
+            totals["written"] += written
+            totals["quarantined"] += quarantined
+            done = min(100, round(100 * totals["read"] / expected)) if expected else 100
+            progress(f"{table}: {done}% ({totals['read']:,} of {expected:,} rows read), {totals['written']:,} written, "
+                     f"{totals['quarantined']:,} quarantined")  # fmt: skip
+
+        pending = None
+        for chunk in itertools.count():
+            stage = stages[chunk % 2]  # its session is free: the chunk before last has committed
             stage.create()
             with src.cursor().copy(select, position) as out:
-                last_row = stage.copy_in(out)
+                last = stage.copy_in(out, cursor=order)
             src.commit()
-            if chunks == 0:
-                before = stage.streamed
+            keyset_rows = stage.streamed
+            if chunk == 0:
                 with src.cursor().copy(null_cursor) as out:
                     stage.copy_in(out)
                 src.commit()
-                stage.extra = stage.streamed - before
                 stage.add_retried()
-            chunk_read = stage.streamed
-            chunk_quarantined = stage.check(batch_id)
-            # keys are unique: duplicates within the batch were quarantined
-            chunk_written = merge(dst, target, names, ["id"], batch_id, stage.good_rows(), distinct=False)
-            stage.release_retried()
-            if last_row is not None:
-                position = (last_row[names.index(order)], last_row[names.index("id")])
-                _save_cursor(dst, table, position, batch_id)
-            dst.commit()
-            chunks += 1
-            read += chunk_read
-            written += chunk_written
-            quarantined += chunk_quarantined
-            progress(f"{table}: chunk {chunks}, {read:,} rows read, {written:,} written, {quarantined:,} quarantined")
-            if stage.streamed - stage.extra < chunk_rows:
+            position = last or position
+            if pending is not None:
+                pending.result()  # chunks commit in order; a failed one stops the load here
+            pending = finisher.submit(finish, stage, last)
+            if keyset_rows < chunk_rows:
                 break
+        pending.result()
+        if first_load:
+            totals["written"] -= raw.end_first_load(dst, target, ["id"], [order])
+            dst.commit()
         position_text = str(position[0])
+    read, written, quarantined = totals["read"], totals["written"], totals["quarantined"]
     result = LoadResult(target, read, written, batch_id, time.monotonic() - started, quarantined=quarantined)
     result.cursor = f"{position_text} / {position[1]}"
     return result

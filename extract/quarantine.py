@@ -46,45 +46,71 @@ class Stage:
     """
 
     def __init__(self, conn: psycopg.Connection, table: str, target: str, columns: list[tuple[str, str]],
-                 source_types: dict[str, str], key_is_unique: bool):  # fmt: skip
+                 source_types: dict[str, str], key_is_unique: bool, source_is_utf8: bool = False):  # fmt: skip
         self.conn = conn
         self.table = table
         self.target = target
         self.columns = columns  # (name, raw type)
         self.names = [n for n, _ in columns]
-        self.staged_as = {n: t if source_types.get(n) == t else "text" for n, t in columns}
+        self.typed = {n: source_types.get(n) == t for n, t in columns}
+        self.staged_as = {n: t if self.typed[n] else "text" for n, t in columns}
         self.key_is_unique = key_is_unique
+        self.source_is_utf8 = source_is_utf8
         self.stage = _ident(f"stage_{target}")
         self.bad = _ident(f"bad_{target}")
-        self.streamed = self.extra = 0  # extra: rows staged besides the keyset chunk
+        self.streamed = 0
         self.bad_utf8: list[bytes] = []
 
     def create(self) -> None:
         cols = sql.SQL(", ").join(sql.SQL("{} {}").format(_ident(n), sql.SQL(t)) for n, t in self.staged_as.items())
         self.conn.execute(sql.SQL("create temp table {} ({}) on commit drop").format(self.stage, cols))
         self.conn.execute(sql.SQL("create temp table {} (row_ctid tid, reason text) on commit drop").format(self.bad))
-        self.streamed = self.extra = 0
+        self.streamed = 0
         self.bad_utf8 = []
 
-    def copy_in(self, out) -> list[str] | None:
-        """Stream a COPY TO STDOUT into the stage; returns the last source row's fields (its cursor)."""
-        cols = sql.SQL(", ").join(map(_ident, self.names))
+    @property
+    def binary(self) -> bool:
+        """Binary COPY skips formatting and parsing every value, but needs every column in its own type
+        and a source whose text is known to be UTF-8."""
+        return self.source_is_utf8 and all(self.typed.values())
+
+    def copy_in(self, out, cursor: str | None = None) -> tuple[str, str] | None:
+        """Stream a COPY TO STDOUT into the stage; returns the last row's (`cursor`, id), as text.
+
+        A UTF8 source cannot send invalid UTF-8, so its rows pass straight through; any other source
+        (SQL_ASCII accepts any byte) is checked a block at a time."""
+        statement = sql.SQL("copy {} ({}) from stdin {}").format(
+            self.stage, sql.SQL(", ").join(map(_ident, self.names)), sql.SQL("(format binary)" if self.binary else "")
+        )
         last = None
-        with self.conn.cursor().copy(sql.SQL("copy {} ({}) from stdin").format(self.stage, cols)) as into:
-            buffer: list[bytes] = []
-            size = 0
-            for data in out:  # one row per item in text format
-                row = bytes(data)
-                buffer.append(row)
-                size += len(row)
-                last = row
-                if size >= FLUSH_BYTES:
-                    self._flush(into, buffer)
-                    buffer, size = [], 0
-            self._flush(into, buffer)
-        if last is None:
+        with self.conn.cursor().copy(statement) as into:
+            if self.source_is_utf8:
+                rows = 0
+                for data in out:  # one row per item (binary: plus the trailer)
+                    into.write(data)
+                    last = data
+                    rows += 1
+                self.streamed += rows - (self.binary and rows > 0)
+            else:
+                buffer: list[bytes] = []
+                size = 0
+                for data in out:
+                    row = bytes(data)
+                    buffer.append(row)
+                    size += len(row)
+                    last = row
+                    if size >= FLUSH_BYTES:
+                        self._flush(into, buffer)
+                        buffer, size = [], 0
+                self._flush(into, buffer)
+        if last is None or cursor is None:
             return None
-        return last.rstrip(b"\n").decode("utf-8", errors="replace").split("\t")
+        if self.binary:  # the keyset's last row is the stage's greatest (cursor, id)
+            row = self.conn.execute(sql.SQL("select {c}::text, id::text from {s} order by {c} desc, id desc limit 1")
+                                    .format(c=_ident(cursor), s=self.stage)).fetchone()  # fmt: skip
+            return row[0], row[1]
+        fields = bytes(last).rstrip(b"\n").decode("utf-8", errors="replace").split("\t")
+        return fields[self.names.index(cursor)], fields[self.names.index("id")]
 
     def _flush(self, into, buffer: list[bytes]) -> None:
         if not buffer:

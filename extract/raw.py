@@ -112,6 +112,63 @@ def merge(
     return conn.execute(statement).rowcount
 
 
+def append(conn: psycopg.Connection, table: str, columns: list[str], batch_id: str, rows: sql.Composable) -> int:
+    """Insert `rows` into raw.<table> as they are: the first load of a table, which has no key index yet."""
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    return conn.execute(
+        sql.SQL("insert into {} ({}, _loaded_at, _batch_id) select {}, now(), {} from ({}) as r").format(
+            sql.Identifier(RAW_SCHEMA, table), cols, cols, sql.Literal(batch_id), rows
+        )
+    ).rowcount
+
+
+def _primary_key(conn: psycopg.Connection, table: str) -> str | None:
+    row = conn.execute("select conname from pg_constraint where conrelid = %s::regclass and contype = 'p'",
+                       (f"{RAW_SCHEMA}.{table}",)).fetchone()  # fmt: skip
+    return row[0] if row else None
+
+
+def begin_first_load(conn: psycopg.Connection, table: str) -> bool:
+    """Whether raw.<table> is in its first load, which appends and builds the key index once at the end.
+
+    Maintaining the primary key row by row costs more than the insert itself when a large table is
+    loaded out of key order (keyset order is by updated_at), so an empty table drops it. A table without
+    its key is a first load that was interrupted: it goes on appending, and `end_first_load` settles it.
+    """
+    ident = sql.Identifier(RAW_SCHEMA, table)
+    key = _primary_key(conn, table)
+    if key is None:
+        return True
+    if conn.execute(sql.SQL("select exists (select 1 from {})").format(ident)).fetchone()[0]:
+        return False
+    conn.execute(sql.SQL("alter table {} drop constraint {}").format(ident, sql.Identifier(key)))
+    return True
+
+
+def end_first_load(conn: psycopg.Connection, table: str, key: list[str], version: list[str]) -> int:
+    """Restore the primary key; rows read twice (a look-back after a resume, a row updated between two
+    chunks) keep their latest version by `version` then load time. Returns the rows removed that way."""
+    ident = sql.Identifier(RAW_SCHEMA, table)
+    keys = sql.SQL(", ").join(map(sql.Identifier, key))
+    add_key = sql.SQL("alter table {} add primary key ({})").format(ident, keys)
+    conn.execute("set local maintenance_work_mem = '256MB'")
+    try:
+        with conn.transaction():
+            conn.execute(add_key)
+        return 0
+    except psycopg.errors.UniqueViolation:
+        pass
+    order = sql.SQL(", ").join(sql.SQL("{} desc nulls last").format(sql.Identifier(c)) for c in version)
+    removed = conn.execute(
+        sql.SQL(
+            "delete from {t} where ctid in (select ctid from (select ctid, row_number() over (partition by {keys} "
+            "order by {order}, _loaded_at desc, ctid desc) as n from {t}) as v where n > 1)"
+        ).format(t=ident, keys=keys, order=order)
+    ).rowcount
+    conn.execute(add_key)
+    return removed
+
+
 def merge_staged(
     conn: psycopg.Connection, table: str, columns: list[str], key: list[str], batch_id: str
 ) -> tuple[int, int]:

@@ -155,3 +155,56 @@ def test_a_dropped_required_column_stops_that_table_naming_it_and_others_still_l
     with pytest.raises(platform.ContractError, match=r"public\.tickets lacks required column\(s\): qr_code"):
         load(source_dsn, warehouse_dsn, table="tickets")
     assert load(source_dsn, warehouse_dsn, table="orders").rows_written == 300
+
+
+def primary_key(dsn, table="orders"):
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "select pg_get_constraintdef(oid) from pg_constraint where conrelid = %s::regclass and contype = 'p'",
+            (f"raw.platform_{table}",),
+        ).fetchone()
+
+
+def test_a_row_updated_during_a_first_load_keeps_its_latest_version_and_the_key_comes_back(dbs):
+    """A first load appends without the key index; a row read twice (updated between two chunks) is
+    settled when the key is rebuilt: one row per id, the newer version."""
+    source_dsn, warehouse_dsn = dbs
+    with psycopg.connect(source_dsn) as src:
+        first_id = src.execute("select id from orders order by updated_at, id limit 1").fetchone()[0]
+    updated = []
+
+    def update_a_committed_row(message):
+        if not updated:  # after the first chunk committed: the row moves to the end of the keyset
+            with psycopg.connect(source_dsn) as src:
+                src.execute("update orders set status = 'refunded', updated_at = now() where id = %s", (first_id,))
+            updated.append(message)
+
+    result = load(source_dsn, warehouse_dsn, chunk_rows=40, progress=update_a_committed_row)
+    assert updated and updated[0].startswith("orders: 13% (40 of 300 rows read)")
+    assert (result.rows_read, result.rows_written) == (301, 300)
+    assert primary_key(warehouse_dsn) == ("PRIMARY KEY (id)",)
+    assert fingerprint(warehouse_dsn) == fingerprint_of_fresh_load(source_dsn)
+    with psycopg.connect(warehouse_dsn) as conn:
+        assert conn.execute("select status from raw.platform_orders where id = %s", (first_id,)).fetchone() == (
+            "refunded",
+        )
+
+
+def test_a_resumed_first_load_that_rereads_committed_rows_has_no_duplicates(dbs, server):
+    source_dsn, warehouse_dsn = dbs
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_LOADER, source_dsn, warehouse_dsn],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
+    for line in child.stdout:
+        if line.strip() == "staged 3":
+            os.kill(child.pid, signal.SIGKILL)
+            break
+    child.wait(timeout=30)
+    assert primary_key(warehouse_dsn) is None  # interrupted mid first load: still appending
+    resumed = load(source_dsn, warehouse_dsn, chunk_rows=40, lookback=timedelta(days=36500))  # re-reads all
+    assert resumed.rows_read == 300 and resumed.rows_written == 300 - 80
+    assert primary_key(warehouse_dsn) == ("PRIMARY KEY (id)",)
+    assert fingerprint(warehouse_dsn) == fingerprint_of_fresh_load(source_dsn)
