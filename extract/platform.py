@@ -197,10 +197,11 @@ def load_table(
 
         def finish(stage: quarantine.Stage, position: tuple[str, str] | None) -> None:
             """Check, merge and commit one staged chunk, with its cursor."""
-            quarantined = stage.check(batch_id)
-            if first_load:
-                written = raw.append(stage.conn, target, names, batch_id, stage.good_rows())
+            if first_load:  # append what passes in one scan; only a chunk with rejects is checked again
+                written = raw.append(stage.conn, target, names, batch_id, stage.passing_rows())
+                quarantined = stage.check(batch_id) if written < stage.rows or stage.bad_utf8 else 0
             else:  # keys are unique: duplicates within the batch were quarantined
+                quarantined = stage.check(batch_id)
                 written = merge(stage.conn, target, names, ["id"], batch_id, stage.good_rows(), distinct=False)
             stage.release_retried()
             if position is not None:

@@ -58,14 +58,14 @@ class Stage:
         self.source_is_utf8 = source_is_utf8
         self.stage = _ident(f"stage_{target}")
         self.bad = _ident(f"bad_{target}")
-        self.streamed = 0
+        self.streamed = self.retried = 0
         self.bad_utf8: list[bytes] = []
 
     def create(self) -> None:
         cols = sql.SQL(", ").join(sql.SQL("{} {}").format(_ident(n), sql.SQL(t)) for n, t in self.staged_as.items())
         self.conn.execute(sql.SQL("create temp table {} ({}) on commit drop").format(self.stage, cols))
         self.conn.execute(sql.SQL("create temp table {} (row_ctid tid, reason text) on commit drop").format(self.bad))
-        self.streamed = 0
+        self.streamed = self.retried = 0
         self.bad_utf8 = []
 
     @property
@@ -136,14 +136,19 @@ class Stage:
         values = sql.SQL(", ").join(
             sql.SQL("cast(q.record->>{} as {})").format(sql.Literal(n), sql.SQL(t)) for n, t in self.staged_as.items()
         )
-        self.conn.execute(
+        self.retried = self.conn.execute(
             sql.SQL(
                 "insert into {stage} ({cols}) select {values} from {q} as q where q.source_table = %s "
                 "and q.released_at is null and q.reason like 'orphan%%' "
                 "and not exists (select 1 from {stage} as s where s.id::text = q.record_key)"
             ).format(stage=self.stage, cols=cols, values=values, q=_ident(RAW_SCHEMA, TABLE)),
             (self.table,),
-        )
+        ).rowcount
+
+    @property
+    def rows(self) -> int:
+        """Rows in the stage: those streamed in and the re-staged orphans."""
+        return self.streamed + self.retried
 
     def release_retried(self) -> None:
         self.conn.execute(
@@ -202,8 +207,11 @@ class Stage:
             if not self.conn.execute("select to_regclass(%s)", (f"{RAW_SCHEMA}.{parent_raw}",)).fetchone()[0]:
                 continue  # the parent was never loaded: nothing to check against
             alias = sql.Identifier(f"p{i}")
-            joins.append(sql.SQL("left join {parent} as {a} on {a}.id = s.{col}::bigint").format(
-                parent=_ident(RAW_SCHEMA, parent_raw), a=alias, col=_ident(col)))  # fmt: skip
+            value = sql.SQL("s.{}").format(_ident(col))
+            if text(col):  # a malformed value is its own rule; it must not break the join
+                value = sql.SQL("case when pg_input_is_valid({v}, 'bigint') then {v}::bigint end").format(v=value)
+            joins.append(sql.SQL("left join {parent} as {a} on {a}.id = {v}").format(
+                parent=_ident(RAW_SCHEMA, parent_raw), a=alias, v=value))  # fmt: skip
             rules.append((sql.SQL("{} is not null and {}.id is null").format(s(col), alias),
                           sql.Literal(f"orphan foreign key: {col} -> {parent}")))  # fmt: skip
         return [sql.SQL("when {} then {}").format(cond, reason) for cond, reason in rules], joins
@@ -241,13 +249,24 @@ class Stage:
             )
         return marked + len(self.bad_utf8)
 
-    def good_rows(self) -> sql.Composable:
-        """The rows that passed, cast to raw's types (a no-op for columns staged in their own type)."""
-        casts = sql.SQL(", ").join(
+    def _casts(self) -> sql.Composable:
+        """The stage's columns cast to raw's types (a no-op for columns staged in their own type)."""
+        return sql.SQL(", ").join(
             sql.SQL("cast(s.{c} as {t}) as {c}").format(c=_ident(c), t=sql.SQL(t)) if self.staged_as[c] == "text"
             else sql.SQL("s.{c}").format(c=_ident(c))
             for c, t in self.columns
         )  # fmt: skip
+
+    def good_rows(self) -> sql.Composable:
+        """The rows `check` did not quarantine, cast to raw's types."""
         return sql.SQL(
             "select {} from {} as s where not exists (select 1 from {} as b where b.row_ctid = s.ctid)"
-        ).format(casts, self.stage, self.bad)
+        ).format(self._casts(), self.stage, self.bad)
+
+    def passing_rows(self) -> sql.Composable:
+        """The rows no rule rejects, found in the same scan that reads them (no `check` needed first).
+        When they are all the stage holds, nothing is left to quarantine."""
+        branches, joins = self.rules
+        return sql.SQL("select {} from {} as s {} where (case {} end) is null").format(
+            self._casts(), self.stage, sql.SQL(" ").join(joins), sql.SQL(" ").join(branches)
+        )

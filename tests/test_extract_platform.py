@@ -94,17 +94,17 @@ CRASHING_LOADER = textwrap.dedent("""
     from extract import platform, quarantine
     from extract.raw import new_batch_id
 
-    real_check = quarantine.Stage.check
+    real_release = quarantine.Stage.release_retried
     chunks = 0
 
-    def report_then_check(self, *args, **kwargs):
+    def report_then_go_on(self, *args, **kwargs):
         global chunks
         chunks += 1
-        print(f"staged {chunks}", flush=True)  # the chunk is in the database, not yet committed
+        print(f"staged {chunks}", flush=True)  # the chunk is written to raw, not yet committed
         time.sleep(0.2)
-        return real_check(self, *args, **kwargs)
+        return real_release(self, *args, **kwargs)
 
-    quarantine.Stage.check = report_then_check
+    quarantine.Stage.release_retried = report_then_go_on
     platform.load_table(sys.argv[1], "public", sys.argv[2], "orders", new_batch_id(), chunk_rows=40)
 """)
 
