@@ -132,7 +132,7 @@ def cmd_report(args, settings: Settings) -> int:
 def cmd_bench(args, settings: Settings) -> int:
     from boxoffice import bench
 
-    bench.main(args.orders, args.skip_dlt)
+    bench.main(args.orders, args.skip_dlt, args.rounds)
     return 0
 
 
@@ -194,6 +194,7 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmark the extractor against a raw COPY stream and dlt")
     bench.add_argument("--orders", type=int, default=1_000_000)
     bench.add_argument("--skip-dlt", action="store_true")
+    bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of raw COPY and extractor (median)")
     bench.set_defaults(func=cmd_bench)
 
     ui = sub.add_parser("ui", help="start the Dagster UI")

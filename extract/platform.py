@@ -181,8 +181,12 @@ def load_table(
         after = sql.SQL("({order}, id) > (cast(%s as {otype}), cast(%s as {itype}))").format(
             **parts, otype=sql.SQL(types[order]), itype=sql.SQL(types["id"])
         )
-        expected = src.execute(sql.SQL("select count(*) from {table} where {after}").format(**parts, after=after),
-                               position).fetchone()[0]  # fmt: skip
+        # For progress: a whole-table read takes the planner's estimate (a count would read the table once more).
+        expected = src.execute("select reltuples::bigint from pg_class where oid = %s::regclass",
+                               (sql.Identifier(schema, table).as_string(src),)).fetchone()[0]  # fmt: skip
+        if saved or expected < 0:
+            expected = src.execute(sql.SQL("select count(*) from {table} where {after}").format(**parts, after=after),
+                                   position).fetchone()[0]  # fmt: skip
         utf8 = src.execute("show server_encoding").fetchone()[0] == "UTF8"
         src.commit()
         stages = [quarantine.Stage(c, table, target, columns, types, unique_key, utf8) for c in (dst, dst2)]
@@ -211,7 +215,8 @@ def load_table(
             totals["written"] += written
             totals["quarantined"] += quarantined
             done = min(100, round(100 * totals["read"] / expected)) if expected else 100
-            progress(f"{table}: {done}% ({totals['read']:,} of {expected:,} rows read), {totals['written']:,} written, "
+            read, written = totals["read"], totals["written"]
+            progress(f"{table}: {done}% ({read:,} of ~{expected:,} rows read), {written:,} written, "
                      f"{totals['quarantined']:,} quarantined")  # fmt: skip
 
         pending = None

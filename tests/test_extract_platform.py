@@ -180,7 +180,7 @@ def test_a_row_updated_during_a_first_load_keeps_its_latest_version_and_the_key_
             updated.append(message)
 
     result = load(source_dsn, warehouse_dsn, chunk_rows=40, progress=update_a_committed_row)
-    assert updated and updated[0].startswith("orders: 13% (40 of 300 rows read)")
+    assert updated and updated[0].startswith("orders: 13% (40 of ~300 rows read)")
     assert (result.rows_read, result.rows_written) == (301, 300)
     assert primary_key(warehouse_dsn) == ("PRIMARY KEY (id)",)
     assert fingerprint(warehouse_dsn) == fingerprint_of_fresh_load(source_dsn)
