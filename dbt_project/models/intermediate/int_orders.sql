@@ -1,0 +1,92 @@
+-- One row per order with what the marts slice and sum it by: organization, event status, the method
+-- that paid it, local dates, refunds, Mollie's fees, and the buyer as a salted hash (no PII past here).
+with orders as (
+    select * from {{ ref('stg_platform__orders') }}
+),
+
+events as (
+    select * from {{ ref('stg_platform__events') }}
+),
+
+payments as (
+    select * from {{ ref('stg_platform__payments') }}
+),
+
+refunds as (
+    select * from {{ ref('stg_platform__refunds') }}
+),
+
+payment_fees as (
+    select * from {{ ref('int_mollie__payment_fees') }}
+),
+
+-- The payment that paid the order; else its latest attempt.
+deciding_payment as (
+    select distinct on (order_id)
+        order_id,
+        mollie_payment_id,
+        payment_method,
+        payment_status
+    from payments
+    order by order_id, (payment_status = 'paid') desc, created_at desc, payment_id desc
+),
+
+order_payments as (
+    select
+        p.order_id,
+        count(*) as payment_attempts,
+        count(*) filter (where p.payment_status = 'failed') as failed_payments,
+        coalesce(sum(f.mollie_fee), 0) as mollie_fee
+    from payments as p
+    left join payment_fees as f on f.mollie_payment_id = p.mollie_payment_id
+    group by p.order_id
+),
+
+order_refunds as (
+    select
+        p.order_id,
+        count(*) as refund_count,
+        coalesce(sum(r.amount) filter (where r.refund_status = 'refunded'), 0) as refunded_amount
+    from refunds as r
+    inner join payments as p on p.payment_id = r.payment_id
+    group by p.order_id
+),
+
+final as (
+    select
+        o.order_id,
+        o.order_number,
+        o.organization_id,
+        o.event_id,
+        e.event_status,
+        o.customer_id,
+        {{ pii_hash('o.buyer_email') }} as buyer_key,
+        {{ pii_hash('o.buyer_ip') }} as buyer_ip_hash,
+        o.order_status,
+        o.currency,
+        o.tickets_amount,
+        o.service_fee_amount,
+        o.platform_fee_amount,
+        o.total_amount,
+        o.ticket_count,
+        o.is_paid,
+        o.created_at,
+        o.paid_at,
+        {{ reporting_date('o.created_at') }} as created_date,
+        {{ reporting_date('o.paid_at') }} as paid_date,
+        dp.mollie_payment_id,
+        dp.payment_method,
+        dp.payment_status,
+        coalesce(op.payment_attempts, 0) as payment_attempts,
+        coalesce(op.failed_payments, 0) as failed_payments,
+        cast(coalesce(op.mollie_fee, 0) as numeric(18, 2)) as mollie_fee,
+        coalesce(r.refund_count, 0) as refund_count,
+        cast(coalesce(r.refunded_amount, 0) as numeric(18, 2)) as refunded_amount
+    from orders as o
+    left join events as e on e.event_id = o.event_id
+    left join deciding_payment as dp on dp.order_id = o.order_id
+    left join order_payments as op on op.order_id = o.order_id
+    left join order_refunds as r on r.order_id = o.order_id
+)
+
+select * from final

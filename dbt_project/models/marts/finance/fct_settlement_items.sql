@@ -1,0 +1,65 @@
+-- Every line of every Mollie settlement: its payments, captures, refunds and chargebacks with the
+-- platform's side next to them, and its cost lines (Mollie's fees, which only Mollie reports).
+-- Amounts are signed as they move the payout, so per settlement they add up to the paid-out amount
+-- (up to Mollie's rounding of the 4-decimal cost lines).
+with items as (
+    select * from {{ ref('int_settlement_items') }}
+),
+
+lines as (
+    select * from {{ ref('int_mollie__settlement_lines') }}
+    where line_type = 'costs'
+),
+
+platform_payments as (
+    select * from {{ ref('stg_platform__payments') }}
+),
+
+orders as (
+    select * from {{ ref('int_orders') }}
+),
+
+money_items as (
+    select
+        i.settlement_id,
+        i.item_type,
+        i.mollie_item_id,
+        i.mollie_payment_id,
+        o.order_number,
+        o.organization_id,
+        cast(null as text) as cost_description,
+        i.currency,
+        cast(i.mollie_amount as numeric(18, 4)) as mollie_amount,
+        cast(i.platform_amount as numeric(18, 4)) as platform_amount,
+        i.platform_status,
+        i.discrepancy_reason
+    from items as i
+    left join platform_payments as pp on pp.mollie_payment_id = i.mollie_payment_id
+    left join orders as o on o.order_id = pp.order_id
+),
+
+cost_items as (
+    select
+        settlement_id,
+        'cost' as item_type,
+        settlement_id || ':' || period_year || '-' || lpad(period_month::text, 2, '0') || ':' || line_number
+            as mollie_item_id,
+        cast(null as text) as mollie_payment_id,
+        cast(null as text) as order_number,
+        cast(null as bigint) as organization_id,
+        description as cost_description,
+        currency,
+        cast(-amount_gross as numeric(18, 4)) as mollie_amount,
+        cast(null as numeric(18, 4)) as platform_amount,
+        cast(null as text) as platform_status,
+        cast(null as text) as discrepancy_reason
+    from lines
+),
+
+final as (
+    select * from money_items
+    union all
+    select * from cost_items
+)
+
+select * from final

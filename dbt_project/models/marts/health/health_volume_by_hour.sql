@@ -1,0 +1,45 @@
+-- Peak times: orders, paid orders, door scans and webhook deliveries by local hour of day and weekday.
+with orders as (
+    select * from {{ ref('stg_platform__orders') }}
+),
+
+scans as (
+    select * from {{ ref('stg_platform__scans') }}
+),
+
+deliveries as (
+    select * from {{ ref('stg_platform__webhook_deliveries') }}
+),
+
+activity as (
+    select created_at as at, 'order' as kind, paid_at is not null as is_paid from orders
+    union all
+    select scanned_at, 'scan', false from scans
+    union all
+    select created_at, 'webhook', false from deliveries
+),
+
+local_activity as (
+    select
+        cast(extract(hour from at at time zone '{{ var("reporting_timezone") }}') as int) as hour_of_day,
+        cast(extract(isodow from at at time zone '{{ var("reporting_timezone") }}') as int) as iso_weekday,
+        kind,
+        is_paid
+    from activity
+),
+
+final as (
+    select
+        h.hour_of_day,
+        d.iso_weekday,
+        count(a.kind) filter (where a.kind = 'order') as orders,
+        count(a.kind) filter (where a.kind = 'order' and a.is_paid) as paid_orders,
+        count(a.kind) filter (where a.kind = 'scan') as scans,
+        count(a.kind) filter (where a.kind = 'webhook') as webhook_deliveries
+    from generate_series(0, 23) as h (hour_of_day)
+    cross join generate_series(1, 7) as d (iso_weekday)
+    left join local_activity as a on a.hour_of_day = h.hour_of_day and a.iso_weekday = d.iso_weekday
+    group by h.hour_of_day, d.iso_weekday
+)
+
+select * from final

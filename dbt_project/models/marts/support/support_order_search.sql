@@ -1,0 +1,78 @@
+-- Support's order search: find an order by its number, the buyer's email, the organization, a QR code
+-- or a Mollie payment id, and see its event, payment status and tickets. Holds PII in the clear:
+-- lives in the `support` schema, granted to the support role only.
+with orders as (
+    select * from {{ ref('stg_platform__orders') }}
+),
+
+order_facts as (
+    select * from {{ ref('int_orders') }}
+),
+
+organizations as (
+    select * from {{ ref('stg_platform__organizations') }}
+),
+
+events as (
+    select * from {{ ref('stg_platform__events') }}
+),
+
+payments as (
+    select * from {{ ref('stg_platform__payments') }}
+),
+
+tickets as (
+    select * from {{ ref('stg_platform__tickets') }}
+),
+
+order_payments as (
+    select order_id, array_agg(mollie_payment_id order by created_at) filter (where mollie_payment_id is not null)
+        as mollie_payment_ids
+    from payments
+    group by order_id
+),
+
+order_tickets as (
+    select
+        order_id,
+        array_agg(qr_code order by ticket_id) as qr_codes,
+        string_agg(ticket_type || ' (' || ticket_status || ')', ', ' order by ticket_id) as tickets
+    from tickets
+    group by order_id
+),
+
+final as (
+    select
+        o.order_id,
+        o.order_number,
+        o.buyer_email,
+        cast(o.buyer_ip as text) as buyer_ip,
+        o.organization_id,
+        g.organization_name,
+        o.event_id,
+        e.event_name,
+        e.starts_at as event_starts_at,
+        o.order_status,
+        f.payment_status,
+        f.payment_method,
+        coalesce(p.mollie_payment_ids, array[]::text[]) as mollie_payment_ids,
+        coalesce(t.qr_codes, array[]::text[]) as qr_codes,
+        coalesce(t.tickets, '') as tickets,
+        o.ticket_count,
+        o.currency,
+        o.total_amount,
+        f.refunded_amount,
+        o.created_at,
+        o.paid_at,
+        -- one lowercase haystack for "contains" searches (ilike) across every identifier
+        lower(concat_ws(' ', o.order_number, o.buyer_email, g.organization_name, e.event_name,
+            array_to_string(p.mollie_payment_ids, ' '), array_to_string(t.qr_codes, ' '))) as search_text
+    from orders as o
+    inner join order_facts as f on f.order_id = o.order_id
+    left join organizations as g on g.organization_id = o.organization_id
+    left join events as e on e.event_id = o.event_id
+    left join order_payments as p on p.order_id = o.order_id
+    left join order_tickets as t on t.order_id = o.order_id
+)
+
+select * from final
