@@ -17,6 +17,7 @@ import pytest
 AS_OF = datetime(2026, 11, 1, 12, tzinfo=UTC)
 ORDERS = 1500
 SEED = 7
+PII_SALT = "test-salt"
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +28,8 @@ def home():
         os.environ.pop(var, None)
     os.environ["BOXOFFICE_HOME"] = str(path)
     os.environ["REPORTS_DIR"] = str(path / "reports")
+    os.environ["BOXOFFICE_AS_OF"] = AS_OF.isoformat()  # the marts' "today" is the generated data's
+    os.environ["PII_SALT"] = PII_SALT
     yield path
     from boxoffice.warehouse import EmbeddedServer
 

@@ -21,6 +21,7 @@ class DemoSources:
     platform_counts: dict[str, int]
     mollie_counts: dict[str, int]
     planted: int
+    planted_fraud: list[tuple[str, str]]
 
 
 def generate(server: EmbeddedServer, orders: int, seed: int, as_of: datetime | None,
@@ -31,7 +32,8 @@ def generate(server: EmbeddedServer, orders: int, seed: int, as_of: datetime | N
     sandbox_dsn = server.ensure_database(SANDBOX_DB)
     platform_counts = platform.write(data, source_dsn)
     mollie_counts = sandbox.store(account, sandbox_dsn)
-    return DemoSources(source_dsn, sandbox_dsn, DEMO_TOKEN, platform_counts, mollie_counts, len(account.planted))
+    return DemoSources(source_dsn, sandbox_dsn, DEMO_TOKEN, platform_counts, mollie_counts, len(account.planted),
+                       data.planted_fraud)  # fmt: skip
 
 
 def write_env(server: EmbeddedServer, sources: DemoSources, sandbox_url: str) -> None:

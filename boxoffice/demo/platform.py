@@ -54,6 +54,8 @@ class PlatformData:
     order_by_id: dict[int, dict] = field(default_factory=dict)
     used_ids: set[str] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
+    # (alert type, subject as the marts name it before hashing) of each planted fraud pattern
+    planted_fraud: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _pick(rng: random.Random, weighted: list[tuple]) -> tuple:
@@ -79,7 +81,7 @@ def _ip(rng: random.Random) -> str:
     return str(ipaddress.IPv4Address(rng.randint(0x50000000, 0xBFFFFFFF)))
 
 
-def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None) -> PlatformData:
+def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None, fraud: bool = True) -> PlatformData:
     as_of = (as_of or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     rng = random.Random(seed)
     data = PlatformData(as_of=as_of, seed=seed, used_ids=set())
@@ -230,6 +232,8 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
             })  # fmt: skip
 
     _scans(rows, rng, as_of)
+    if fraud:
+        _plant_fraud(data, random.Random(seed + 1))
     _webhooks(rows, rng, as_of)
     for e in event_rows:
         e.pop("_price", None)
@@ -286,11 +290,92 @@ def _scans(rows, rng, as_of):
         add(t["id"], event["id"], t["qr_code"], device, "ok", at)
         t["status"] = "used"
         t["updated_at"] = max(t["updated_at"], at)
-        if rng.random() < 0.03:  # shown twice at the door, sometimes at another entrance
-            other = device if rng.random() < 0.5 else f"DEV-{event['id']}-{rng.randint(5, 8)}"
-            add(t["id"], event["id"], t["qr_code"], other, "already_used", at + timedelta(minutes=rng.randint(1, 90)))
+        if rng.random() < 0.03:  # shown twice at the same door (a copy at another door is a planted fraud)
+            add(t["id"], event["id"], t["qr_code"], device, "already_used", at + timedelta(minutes=rng.randint(1, 90)))
         if rng.random() < 0.005:
             add(None, event["id"], f"QR{rng.getrandbits(64):016x}", device, "invalid_qr", at)
+
+
+def _plant_fraud(data: PlatformData, rng: random.Random) -> None:
+    """One instance of each pattern the fraud rules look for, on top of otherwise clean data."""
+    rows, as_of, counters, used = data.rows, data.as_of, data.counters, data.used_ids
+    events = [e for e in rows["events"] if e["status"] == "ended"]
+
+    def order(event, created, email, ip, status, tickets=1, price=4500, customer_id=None):
+        oid = len(rows["orders"]) + 1
+        paid = status in ("paid", "refunded")
+        paid_at = created + timedelta(seconds=40) if paid else None
+        amount = tickets * price
+        o = {
+            "id": oid, "order_number": f"ORD-{created:%y%m}-{oid:07d}", "organization_id": event["organization_id"],
+            "event_id": event["id"], "customer_id": customer_id, "buyer_email": email, "buyer_ip": ip,
+            "status": status, "currency": "EUR", "tickets_amount_cents": amount, "service_fee_cents": 99 * tickets,
+            "platform_fee_cents": int(round(amount * 0.05)), "total_cents": amount + 99 * tickets,
+            "ticket_count": tickets, "created_at": created, "paid_at": paid_at,
+            "updated_at": created + timedelta(seconds=40),
+        }  # fmt: skip
+        rows["orders"].append(o)
+        data.order_by_id[oid] = o
+        payment = _add_payment(rows, counters, rng, used, o, "paid" if paid else "failed", "creditcard", created,
+                               o["updated_at"], None if paid else "card_declined", o["paid_at"])  # fmt: skip
+        for _ in range(tickets):
+            counters["ticket"] += 1
+            rows["tickets"].append({
+                "id": counters["ticket"], "order_id": oid, "event_id": event["id"], "ticket_type": "regular",
+                "price_cents": price, "qr_code": f"QR{rng.getrandbits(64):016x}{counters['ticket']:x}",
+                "status": "refunded" if status == "refunded" else ("valid" if paid else "void"),
+                "created_at": created, "updated_at": o["updated_at"],
+            })  # fmt: skip
+        if status == "refunded":
+            _add_refund(rows, counters, rng, used, payment, o["total_cents"], created + timedelta(days=2), "customer",
+                        "customer request", as_of, status="refunded")  # fmt: skip
+        return o
+
+    # 1. five declined cards in 40 minutes from one buyer on one IP
+    event = rng.choice(events)
+    start = as_of - timedelta(days=10)
+    for k in range(5):
+        order(event, start + timedelta(minutes=8 * k), "card.tester@example.net", "203.0.113.7", "failed")
+    data.planted_fraud += [("failed_payments_burst", "buyer:card.tester@example.net"),
+                           ("failed_payments_burst", "ip:203.0.113.7")]  # fmt: skip
+
+    # 2. two admitted tickets shown again at another entrance
+    scanned = {s["ticket_id"] for s in rows["scans"] if s["result"] == "ok"}
+    for ticket_id in rng.sample(sorted(scanned), 2):
+        first = next(s for s in rows["scans"] if s["ticket_id"] == ticket_id and s["result"] == "ok")
+        at = first["scanned_at"] + timedelta(minutes=12)
+        rows["scans"].append({"id": len(rows["scans"]) + 1, "ticket_id": ticket_id, "event_id": first["event_id"],
+                              "qr_code": first["qr_code"], "device_id": f"DEV-{first['event_id']}-9",
+                              "result": "already_used", "scanned_at": at, "created_at": at})  # fmt: skip
+        data.planted_fraud.append(("ticket_scanned_on_several_devices", f"ticket:{ticket_id}"))
+
+    # 3. an organization refunding 8 of its 24 paid orders (33%), for an event that took place
+    org_id = len(rows["organizations"]) + 1
+    created = as_of - timedelta(days=200)
+    rows["organizations"].append({"id": org_id, "name": f"Refund Ring Events {org_id}", "status": "active",
+                                  "created_at": created, "updated_at": created})  # fmt: skip
+    starts = (as_of - timedelta(days=30)).replace(hour=20)
+    ring_event = {"id": len(rows["events"]) + 1, "organization_id": org_id, "name": "Ring Night", "status": "ended",
+                  "starts_at": starts, "ends_at": starts + timedelta(hours=4), "created_at": created,
+                  "updated_at": starts}  # fmt: skip
+    rows["events"].append(ring_event)
+    for k in range(24):
+        order(ring_event, starts - timedelta(days=40) + timedelta(hours=7 * k), f"ring{k}@example.org",
+              f"192.0.2.{k + 1}", "refunded" if k % 3 == 0 else "paid")  # fmt: skip
+    data.planted_fraud.append(("high_refund_rate", f"organization:{org_id}"))
+
+    # 4. six accounts from one IP within 30 minutes
+    start = as_of - timedelta(days=20)
+    for k in range(6):
+        cid = len(rows["customers"]) + 1
+        at = start + timedelta(minutes=5 * k)
+        rows["customers"].append({"id": cid, "email": f"farm{k}@example.org", "signup_ip": "198.51.100.23",
+                                  "created_at": at, "updated_at": at})  # fmt: skip
+    data.planted_fraud.append(("rapid_account_creation", "ip:198.51.100.23"))
+
+    # 5. one order of 40 tickets
+    bulk = order(rng.choice(events), as_of - timedelta(days=45), "reseller@example.net", "203.0.113.99", "paid", 40)
+    data.planted_fraud.append(("bulk_order", f"order:{bulk['order_number']}"))
 
 
 def _webhooks(rows, rng, as_of):

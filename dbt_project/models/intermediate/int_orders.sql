@@ -61,7 +61,7 @@ final as (
         e.event_status,
         o.customer_id,
         {{ pii_hash('o.buyer_email') }} as buyer_key,
-        {{ pii_hash('o.buyer_ip') }} as buyer_ip_hash,
+        {{ pii_hash('host(o.buyer_ip)') }} as buyer_ip_hash,
         o.order_status,
         o.currency,
         o.tickets_amount,

@@ -95,7 +95,7 @@ refund_alerts as (
 
 signup_windows as (
     select
-        {{ pii_hash('signup_ip') }} as ip_hash,
+        {{ pii_hash('host(signup_ip)') }} as ip_hash,
         customer_id,
         created_at,
         count(*) over (

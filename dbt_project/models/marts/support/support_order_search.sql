@@ -46,7 +46,7 @@ final as (
         o.order_id,
         o.order_number,
         o.buyer_email,
-        cast(o.buyer_ip as text) as buyer_ip,
+        host(o.buyer_ip) as buyer_ip,
         o.organization_id,
         g.organization_name,
         o.event_id,
