@@ -120,7 +120,7 @@ def test_kpi_snapshot_equals_python_over_the_source(src, mollie_fees, warehouse)
 
 
 @pytest.mark.parametrize("period", ["today", "this_week", "this_month"])
-def test_kpi_periods_compare_like_for_like_with_the_previous_period(period, src, warehouse):
+def test_kpi_periods_compare_like_for_like_with_the_previous_period(period, src, mollie_fees, warehouse):
     now = local(AS_OF).replace(tzinfo=None)
     start = {"today": now.replace(hour=0, minute=0, second=0, microsecond=0),
              "this_week": (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0),
@@ -131,18 +131,34 @@ def test_kpi_periods_compare_like_for_like_with_the_previous_period(period, src,
         previous = start - (timedelta(days=1) if period == "today" else timedelta(weeks=1))
     previous_end = min(previous + (now - start), start)
 
+    def inside(ts, lo, hi):
+        return lo <= local(ts).replace(tzinfo=None) < hi
+
     def window(lo, hi):
-        inside = [o for o in src["paid"] if lo <= local(o["paid_at"]).replace(tzinfo=None) < hi]
-        return {"gmv": sum(money(o["total_cents"]) for o in inside), "orders_completed": len(inside),
-                "tickets_sold": sum(o["ticket_count"] for o in inside)}  # fmt: skip
+        paid = [o for o in src["paid"] if inside(o["paid_at"], lo, hi)]
+        gmv = sum(money(o["total_cents"]) for o in paid)
+        tickets = sum(o["ticket_count"] for o in paid)
+        fees = {k: sum(money(o[f"{k}_fee_cents"]) for o in paid) for k in ("platform", "service")}
+        mollie = sum(mollie_fees[o["id"]] for o in paid)
+        return {
+            "gmv": gmv, "orders_completed": len(paid), "tickets_sold": tickets,
+            "average_ticket_price": (sum(money(o["tickets_amount_cents"]) for o in paid) / tickets).quantize(CENT)
+            if tickets else None,
+            "average_order_value": (gmv / len(paid)).quantize(CENT) if paid else None,
+            "platform_fees": fees["platform"], "service_fees": fees["service"], "mollie_fees": mollie,
+            "net_platform_revenue": fees["platform"] + fees["service"] - mollie,
+            "new_organizations": sum(inside(g["created_at"], lo, hi) for g in src["organizations"]),
+            "new_events": sum(inside(e["created_at"], lo, hi) for e in src["events"]),
+        }  # fmt: skip
 
     current, before = window(start, now), window(previous, previous_end)
     got = {r["kpi"]: r for r in rows(warehouse, "select * from marts.kpi_periods where period = %s", period)}
-    assert len(got) == 11
-    for kpi in ("gmv", "orders_completed", "tickets_sold"):
+    assert set(got) == set(current)
+    for kpi in current:
         assert (got[kpi]["current_value"], got[kpi]["previous_value"]) == (current[kpi], before[kpi]), kpi
-        direction = "up" if current[kpi] > before[kpi] else "down" if current[kpi] < before[kpi] else "flat"
-        assert got[kpi]["direction"] == direction
+        if current[kpi] is not None and before[kpi] is not None:
+            direction = "up" if current[kpi] > before[kpi] else "down" if current[kpi] < before[kpi] else "flat"
+            assert got[kpi]["direction"] == direction, kpi
     assert current["orders_completed"] + before["orders_completed"] > 0  # the window is not empty
 
 

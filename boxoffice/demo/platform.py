@@ -341,7 +341,7 @@ def _plant_fraud(data: PlatformData, rng: random.Random) -> None:
 
     # 2. two admitted tickets shown again at another entrance
     scanned = {s["ticket_id"] for s in rows["scans"] if s["result"] == "ok"}
-    for ticket_id in rng.sample(sorted(scanned), 2):
+    for ticket_id in rng.sample(sorted(scanned), min(2, len(scanned))):
         first = next(s for s in rows["scans"] if s["ticket_id"] == ticket_id and s["result"] == "ok")
         at = first["scanned_at"] + timedelta(minutes=12)
         rows["scans"].append({"id": len(rows["scans"]) + 1, "ticket_id": ticket_id, "event_id": first["event_id"],
