@@ -136,6 +136,7 @@ def test_kpi_periods_compare_like_for_like_with_the_previous_period(period, src,
 
     def window(lo, hi):
         paid = [o for o in src["paid"] if inside(o["paid_at"], lo, hi)]
+        created = [o for o in src["orders"] if inside(o["created_at"], lo, hi)]
         gmv = sum(money(o["total_cents"]) for o in paid)
         tickets = sum(o["ticket_count"] for o in paid)
         fees = {k: sum(money(o[f"{k}_fee_cents"]) for o in paid) for k in ("platform", "service")}
@@ -149,10 +150,14 @@ def test_kpi_periods_compare_like_for_like_with_the_previous_period(period, src,
             "net_platform_revenue": fees["platform"] + fees["service"] - mollie,
             "new_organizations": sum(inside(g["created_at"], lo, hi) for g in src["organizations"]),
             "new_events": sum(inside(e["created_at"], lo, hi) for e in src["events"]),
+            "organizations_total": sum(local(g["created_at"]).replace(tzinfo=None) < hi for g in src["organizations"]),
+            "active_organizations": len({o["organization_id"] for o in created}),
+            "active_buyers": len({o["buyer_email"].lower() for o in paid}),
         }  # fmt: skip
 
     current, before = window(start, now), window(previous, previous_end)
     got = {r["kpi"]: r for r in rows(warehouse, "select * from marts.kpi_periods where period = %s", period)}
+    assert len(got) == 14
     assert set(got) == set(current)
     for kpi in current:
         assert (got[kpi]["current_value"], got[kpi]["previous_value"]) == (current[kpi], before[kpi]), kpi
@@ -315,7 +320,7 @@ def test_marts_hold_no_email_and_roles_see_only_their_schema(settings, warehouse
         assert leaked.fetchone()[0] == 0, f"{table}.{column}"
     with psycopg.connect(settings.warehouse_dsn) as conn:
         conn.execute("set role analytics")
-        assert conn.execute("select count(*) from marts.kpi_periods").fetchone()[0] == 33
+        assert conn.execute("select count(*) from marts.kpi_periods").fetchone()[0] == 14 * 3
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("select * from support.support_order_search")
     with psycopg.connect(settings.warehouse_dsn) as conn:

@@ -1,9 +1,15 @@
 -- Every period KPI for today, this week and this month (local time), next to the previous period up
 -- to the same point (yesterday until the same hour, last week until the same weekday and hour, ...),
--- with the change in % and its direction. One row per KPI and period.
+-- with the change in % and its direction. One row per KPI and period. Flows (GMV, orders, fees, new
+-- organizations) count within the window; organizations_total is the count at the window's end;
+-- active organizations sold (an order created) and active buyers bought (a paid order) in it.
 with paid_orders as (
     select * from {{ ref('int_orders') }}
     where is_paid and currency = '{{ var("reporting_currency") }}'
+),
+
+all_orders as (
+    select * from {{ ref('int_orders') }}
 ),
 
 organizations as (
@@ -39,6 +45,7 @@ periods as (
 facts as (
     select
         cast(paid_at at time zone '{{ var("reporting_timezone") }}' as timestamp) as local_at,
+        buyer_key,
         total_amount,
         tickets_amount,
         ticket_count,
@@ -53,6 +60,7 @@ order_windows as (
         p.period,
         w.window_name,
         count(f.local_at) as orders_completed,
+        count(distinct f.buyer_key) as active_buyers,
         coalesce(sum(f.total_amount), 0) as gmv,
         coalesce(sum(f.ticket_count), 0) as tickets_sold,
         coalesce(sum(f.tickets_amount), 0) as tickets_amount,
@@ -78,7 +86,14 @@ created_windows as (
         (select count(*) from events as e
             where cast(e.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) >= w.window_start
                 and cast(e.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) < w.window_end
-        ) as new_events
+        ) as new_events,
+        (select count(*) from organizations as o
+            where cast(o.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) < w.window_end
+        ) as organizations_total,
+        (select count(distinct a.organization_id) from all_orders as a
+            where cast(a.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) >= w.window_start
+                and cast(a.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) < w.window_end
+        ) as active_organizations
     from periods as p
     cross join lateral (
         values ('current', p.current_start, p.current_end), ('previous', p.previous_start, p.previous_end)
@@ -107,7 +122,10 @@ values_by_window as (
             ('mollie_fees', 'money', 8, cast(o.mollie_fees as numeric)),
             ('net_platform_revenue', 'money', 9, cast(o.platform_fees + o.service_fees - o.mollie_fees as numeric)),
             ('new_organizations', 'count', 10, cast(c.new_organizations as numeric)),
-            ('new_events', 'count', 11, cast(c.new_events as numeric))
+            ('new_events', 'count', 11, cast(c.new_events as numeric)),
+            ('organizations_total', 'count', 12, cast(c.organizations_total as numeric)),
+            ('active_organizations', 'count', 13, cast(c.active_organizations as numeric)),
+            ('active_buyers', 'count', 14, cast(o.active_buyers as numeric))
     ) as k (kpi, unit, kpi_order, kpi_value)
 ),
 
