@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from expectations import settlements
+from expectations import financials, settlements
 from expectations.runner import ExpectationOutcome
 from orchestration.resources import BoxofficeSettings
 
@@ -23,7 +23,7 @@ def _markdown_table(rows: list[dict], limit: int = 50) -> str:
     return "\n".join(lines)
 
 
-def to_check_result(outcome: ExpectationOutcome) -> dg.AssetCheckResult:
+def to_check_result(outcome: ExpectationOutcome, asset: dg.AssetKey = SETTLEMENTS) -> dg.AssetCheckResult:
     metadata = {
         "description": outcome.description,
         "unexpected_count": outcome.unexpected_count,
@@ -33,11 +33,11 @@ def to_check_result(outcome: ExpectationOutcome) -> dg.AssetCheckResult:
     if outcome.error:
         metadata["error"] = outcome.error
     return dg.AssetCheckResult(
-        asset_key=SETTLEMENTS,
+        asset_key=asset,
         check_name=outcome.name,
         passed=outcome.success,
         severity=dg.AssetCheckSeverity.ERROR
-        if outcome.name in BLOCKING or outcome.errored
+        if blocking_for(outcome.name) or outcome.errored
         else dg.AssetCheckSeverity.WARN,
         metadata=metadata,
     )
@@ -52,3 +52,29 @@ def to_check_result(outcome: ExpectationOutcome) -> dg.AssetCheckResult:
 def settlement_reconciliation_checks(settings: BoxofficeSettings):
     for outcome in settlements.validate(settings.warehouse_dsn()):
         yield to_check_result(outcome)
+
+
+def _financial_checks(suite: financials.Suite) -> dg.AssetChecksDefinition:
+    """Every expectation of these suites is blocking: a ledger, payout, GMV or control total that does not
+    hold means the numbers must not be published."""
+    asset = dg.AssetKey(list(suite.asset))
+
+    @dg.multi_asset_check(
+        name=f"{suite.name}_checks",
+        specs=[
+            dg.AssetCheckSpec(e.name, asset=asset, blocking=True, description=e.description) for e in suite.expectations
+        ],  # fmt: skip
+    )
+    def _checks(settings: BoxofficeSettings):
+        s = settings.load()
+        for outcome in suite.validate(s.warehouse_dsn, s.reporting_timezone):
+            yield to_check_result(outcome, asset)
+
+    return _checks
+
+
+def blocking_for(name: str) -> bool:
+    return name in BLOCKING or any(name == e.name for s in financials.SUITES for e in s.expectations)
+
+
+financial_checks = [_financial_checks(s) for s in financials.SUITES]

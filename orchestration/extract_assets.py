@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from extract import contract, mollie, platform
+from extract import contract, control_totals, mollie, platform
 from extract.raw import new_batch_id
 from orchestration.resources import BoxofficeSettings
 
@@ -42,7 +42,12 @@ def _platform_asset(table: str) -> dg.AssetsDefinition:
             chunk_rows=s.extract_chunk_rows,
             progress=context.log.info,
         )
-        return dg.MaterializeResult(metadata={**result.metadata(), "dagster/row_count": result.rows_read})
+        totals = control_totals.record(s.source_dsn, s.source_schema, s.warehouse_dsn, table, result.table,
+                                       result.batch_id)  # fmt: skip
+        return dg.MaterializeResult(metadata={
+            **result.metadata(), "dagster/row_count": result.rows_read,
+            "control_source_rows": totals["source_rows"], "control_raw_rows": totals["raw_rows"],
+        })  # fmt: skip
 
     return _asset
 

@@ -13,6 +13,10 @@ from orchestration.resources import BoxofficeSettings
     deps=[
         dg.AssetKey(["marts", "fct_settlement_reconciliation"]),
         dg.AssetKey(["marts", "fct_payment_reconciliation"]),
+        # their blocking checks (ledger, payouts, paid GMV, control totals) stop the reports too
+        dg.AssetKey(["marts", "fct_balance_transactions"]),
+        dg.AssetKey(["marts", "fct_payouts"]),
+        dg.AssetKey(["marts", "fct_financial_monthly"]),
     ],
     description="Monthly reconciliation reports (CSV + print-ready HTML) for finance, in REPORTS_DIR.",
 )

@@ -1,0 +1,155 @@
+"""The suites that prove the financial marts hold together: Mollie's ledger, its payouts, paid GMV on
+three sides, and control totals from the source down to the marts.
+
+Each expectation is a query returning the rows that disagree, with the amounts and the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from expectations.runner import RowExpectation, run_suite
+from extract import contract, platform
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    schema: str
+    table: str  # the batch GX validates; the Dagster check sits on `asset`
+    asset: tuple[str, ...]
+    expectations: tuple[RowExpectation, ...]
+
+    def validate(self, warehouse_dsn: str, timezone: str = "Europe/Amsterdam"):
+        expectations = [RowExpectation(e.name, e.description, e.query.replace("{tz}", timezone))
+                        for e in self.expectations]  # fmt: skip
+        return run_suite(warehouse_dsn, self.name, self.schema, self.table, expectations)
+
+
+BALANCE_TRANSACTION_IDENTITY = RowExpectation(
+    name="balance_transaction_identity",
+    description="Every Mollie balance transaction: resultAmount = initialAmount + deductions.",
+    query="""
+        select b.balance_transaction_id, b.transaction_type, b.initial_amount, b.deductions, b.result_amount,
+               b.result_amount - (b.initial_amount + b.deductions) as difference,
+               'resultAmount is not initialAmount + deductions' as reason
+        from (select * from {batch}) as b
+        where b.result_amount <> b.initial_amount + b.deductions""",
+)
+
+TRANSFER_EQUALS_SETTLEMENT = RowExpectation(
+    name="transfer_equals_settlement",
+    description="Every paid-out settlement has an outgoing transfer on the balance equal to its amount.",
+    query="""
+        select b.settlement_id, b.settlement_reference, b.settlement_amount, b.transferred_amount,
+               b.untransferred_amount as difference,
+               case when b.transfer_transaction_id is null then 'no outgoing transfer on the balance'
+                    else 'transfer differs from the settlement amount' end as reason
+        from (select * from {batch}) as b
+        where b.settlement_status = 'paidout'
+          and (b.transfer_transaction_id is null or b.transferred_amount <> b.settlement_amount)""",
+)
+
+# Per local month and currency, with the listed discrepancies (fct_payment_reconciliation) left out on
+# every side: the financial mart's paid GMV, the platform's paid payments, Mollie's paid payments.
+PAID_GMV_MATCHES_MOLLIE = RowExpectation(
+    name="paid_gmv_matches_mollie",
+    description="Paid GMV in fct_financial_monthly = the platform's paid payments = Mollie's paid payments, "
+    "per month, apart from the payments listed as discrepancies.",
+    query="""
+        with listed as (
+            select mollie_payment_id from marts.fct_payment_reconciliation where match_status <> 'matched'
+        ),
+        mart as (
+            select month_start, currency, sum(gross_revenue) as amount from (select * from {batch}) as b group by 1, 2
+        ),
+        mart_listed as (
+            select cast(date_trunc('month', o.paid_date) as date) as month_start, o.currency,
+                   sum(o.total_amount) as amount
+            from intermediate.int_orders as o
+            where o.is_paid and o.mollie_payment_id in (select mollie_payment_id from listed)
+            group by 1, 2
+        ),
+        platform_paid as (
+            select cast(date_trunc('month', p.paid_at at time zone '{tz}') as date) as month_start, p.currency,
+                   sum(p.amount) as amount
+            from staging.stg_platform__payments as p
+            where p.payment_status = 'paid' and p.mollie_payment_id not in (select mollie_payment_id from listed)
+            group by 1, 2
+        ),
+        mollie_paid as (
+            select cast(date_trunc('month', m.paid_at at time zone '{tz}') as date) as month_start, m.currency,
+                   sum(m.amount) as amount
+            from staging.stg_mollie__payments as m
+            where m.paid_at is not null and m.mollie_payment_id not in (select mollie_payment_id from listed)
+            group by 1, 2
+        ),
+        sides as (
+            select coalesce(a.month_start, p.month_start, m.month_start) as month_start,
+                   coalesce(a.currency, p.currency, m.currency) as currency,
+                   coalesce(a.amount, 0) - coalesce(l.amount, 0) as mart_gmv,
+                   coalesce(p.amount, 0) as platform_paid, coalesce(m.amount, 0) as mollie_paid
+            from mart as a
+            full join platform_paid as p on p.month_start = a.month_start and p.currency = a.currency
+            full join mollie_paid as m on m.month_start = coalesce(a.month_start, p.month_start)
+                and m.currency = coalesce(a.currency, p.currency)
+            left join mart_listed as l on l.month_start = a.month_start and l.currency = a.currency
+        )
+        select month_start, currency, mart_gmv, platform_paid, mollie_paid,
+               mart_gmv - mollie_paid as difference,
+               case when mart_gmv <> platform_paid then 'financial mart differs from the platform''s payments'
+                    else 'platform differs from Mollie' end as reason
+        from sides
+        where mart_gmv <> platform_paid or platform_paid <> mollie_paid""",
+)
+
+
+def _kept(table: str) -> str:
+    """Raw rows = staging rows for one platform table."""
+    return (f"select '{table}' as source_table, 'staging' as layer, "
+            f"(select count(*) from raw.{platform.raw_table(table)}) as expected, "
+            f"(select count(*) from staging.stg_platform__{table}) as actual")  # fmt: skip
+
+
+CONTROL_TOTALS = RowExpectation(
+    name="control_totals_kept",
+    description="Row counts and money sums of raw equal the source's at extraction time (quarantined rows "
+    "apart); staging keeps raw's rows and the marts keep the paid orders' count and money: no loss, no fan-out.",
+    query=f"""
+        with latest as (
+            select distinct on (source_table) * from (select * from {{batch}}) as b
+            order by source_table, measured_at desc
+        ),
+        checks as (
+            select source_table, 'raw rows' as layer, source_rows as expected, raw_rows + quarantined_rows as actual
+            from latest
+            union all
+            select source_table, 'raw ' || amount_column, source_amount_cents, raw_amount_cents
+            from latest where quarantined_rows = 0 and amount_column is not null
+            union all
+            {" union all ".join(_kept(t) for t in contract.LOAD_ORDER)}
+            union all
+            select 'orders', 'int_orders', (select count(*) from staging.stg_platform__orders),
+                   (select count(*) from intermediate.int_orders)
+            union all
+            select 'orders', 'fct_financial_monthly paid orders',
+                   (select count(*) from raw.platform_orders where paid_at is not null),
+                   (select sum(paid_orders) from marts.fct_financial_monthly)
+            union all
+            select 'orders', 'fct_financial_monthly gross_revenue (cents)',
+                   (select sum(total_cents) from raw.platform_orders where paid_at is not null),
+                   (select sum(gross_revenue) * 100 from marts.fct_financial_monthly)
+        )
+        select source_table, layer, expected, actual, actual - expected as difference,
+               'control total not kept' as reason
+        from checks
+        where expected is distinct from actual""",
+)
+
+LEDGER = Suite("balance_ledger", "marts", "fct_balance_transactions", ("marts", "fct_balance_transactions"),
+               (BALANCE_TRANSACTION_IDENTITY,))  # fmt: skip
+PAYOUTS = Suite("payouts", "marts", "fct_payouts", ("marts", "fct_payouts"), (TRANSFER_EQUALS_SETTLEMENT,))
+PAID_GMV = Suite("paid_gmv", "marts", "fct_financial_monthly", ("marts", "fct_financial_monthly"),
+                 (PAID_GMV_MATCHES_MOLLIE,))  # fmt: skip
+CONTROL = Suite("control_totals", "raw", "_control_totals", ("marts", "fct_financial_monthly"), (CONTROL_TOTALS,))
+SUITES = (LEDGER, PAYOUTS, PAID_GMV, CONTROL)
