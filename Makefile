@@ -8,7 +8,16 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test ui run lint bench clean
+.PHONY: install demo test ui run lint bench clean browser
+
+# The report's browser test renders it in Debian's Chromium and reads the PDF back with pdftotext.
+browser:
+	@command -v chromium >/dev/null && command -v pdftotext >/dev/null || { \
+	  echo "Installing Debian's chromium and poppler-utils for the report's browser test ..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq --no-install-recommends chromium poppler-utils >/dev/null 2>&1 || { \
+	    $$SUDO apt-get update -qq >/dev/null && \
+	    $$SUDO apt-get install -y -qq --no-install-recommends chromium poppler-utils >/dev/null; }; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,7 +37,7 @@ run: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/boxoffice ui
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -37,6 +37,28 @@ DISCREPANCIES_SQL = """
     order by p.match_status, p.mollie_payment_id
 """
 MONTHS_SQL = "select distinct to_char(settlement_date, 'YYYY-MM') from marts.fct_settlement_reconciliation order by 1"
+# Every local day of the month: the GMV paid that day next to what Mollie settled that day.
+DAILY_SQL = """
+    select d::date as date_day,
+           coalesce((select sum(k.gmv) from marts.kpi_daily as k where k.date_day = d::date), 0) as gmv,
+           coalesce((select sum(s.reported_amount) from marts.fct_settlement_reconciliation as s
+                     where s.settlement_date = d::date), 0) as settled_amount
+    from generate_series(to_date(:month, 'YYYY-MM'), to_date(:month, 'YYYY-MM') + interval '1 month' - interval '1 day',
+                         interval '1 day') as d
+    order by 1
+"""
+REVENUE_SQL = """
+    select organization_id, organization_name, currency, paid_orders, gmv, service_fees, platform_fees,
+           mollie_fees, net_revenue, refunded_amount, last_payment_at
+    from marts.fct_revenue_by_organization
+    order by gmv desc, organization_id
+"""
+# Number formats for the workbook: amounts stay numbers, shown with their currency.
+MONEY_FORMAT = '#,##0.00 "EUR";-#,##0.00 "EUR"'
+MONEY_COLUMNS = {"reported_amount", "expected_amount", "difference", "costs_amount", "platform_amount",
+                 "mollie_amount", "platform_refunded_amount", "mollie_refunded_amount", "mollie_charged_back_amount",
+                 "gmv", "settled_amount", "service_fees", "platform_fees", "mollie_fees", "net_revenue",
+                 "refunded_amount"}  # fmt: skip
 
 
 @dataclass
@@ -67,21 +89,35 @@ def write_month(warehouse_dsn: str, month: str, reports_dir: Path, timezone: str
         discrepancies = pd.read_sql(
             sa.text(DISCREPANCIES_SQL), conn, params={"month": month, "tz": timezone}, coerce_float=False
         )
+        daily = pd.read_sql(sa.text(DAILY_SQL), conn, params={"month": month}, coerce_float=False)
     engine.dispose()
     folder = reports_dir / "reconciliation" / month
     folder.mkdir(parents=True, exist_ok=True)
     settlements.to_csv(folder / "settlements.csv", index=False)
     discrepancies.to_csv(folder / "discrepancies.csv", index=False)
+    daily.to_csv(folder / "daily.csv", index=False)
 
     reported = sum(settlements["reported_amount"], Decimal(0))
     expected = sum(settlements["expected_amount"], Decimal(0))
     report = MonthlyReport(month, folder, len(settlements), int(settlements["is_reconciled"].sum()),
                            reported, expected, len(discrepancies))  # fmt: skip
+    summary = pd.DataFrame([
+        {"item": "Settlements", "value": report.settlements},
+        {"item": "Paid out by Mollie", "value": report.reported_amount},
+        {"item": "Expected from platform records", "value": report.expected_amount},
+        {"item": "Difference", "value": report.reported_amount - report.expected_amount},
+        {"item": "Reconciled", "value": "yes" if report.reconciled == report.settlements else "no"},
+        {"item": "Discrepancies", "value": report.discrepancies},
+    ])  # fmt: skip
+    write_workbook(folder / "reconciliation.xlsx", {"Summary": summary, "Settlements": settlements,
+                                                    "Discrepancies": discrepancies, "Daily": daily},
+                   money_rows={"Summary": {2, 3, 4}})  # fmt: skip
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
     html = env.get_template("reconciliation.html").render(
         report=report,
         settlements=settlements.to_dict("records"),
         discrepancies=discrepancies.to_dict("records"),
+        chart=daily_chart(daily),
         timezone=timezone,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
@@ -89,5 +125,78 @@ def write_month(warehouse_dsn: str, month: str, reports_dir: Path, timezone: str
     return report
 
 
+def daily_chart(daily: pd.DataFrame, width: int = 720, height: int = 110) -> list[dict]:
+    """Two inline SVG panels (no script, no CDN) on one day axis, each on its own scale: Mollie pays a
+    half-month at once, so on a shared scale the daily GMV would be a flat line."""
+    step = width / max(1, len(daily))
+    panels = []
+    for column, title, css in (("gmv", "GMV paid per day", "gmv"), ("settled_amount", "Settled by Mollie per day",
+                                                                       "settled")):  # fmt: skip
+        top = max([Decimal(1), *daily[column]])
+        bars = [
+            {"x": round(i * step, 1), "width": round(step * 0.7, 1), "label": r.date_day.day, "date": r.date_day,
+             "value": getattr(r, column), "h": round(float(Decimal(getattr(r, column)) / top) * height, 1)}
+            for i, r in enumerate(daily.itertuples())
+        ]  # fmt: skip
+        panels.append({"title": title, "css": css, "top": top, "total": sum(daily[column], Decimal(0)),
+                       "bars": bars, "width": width, "height": height})  # fmt: skip
+    return panels
+
+
+def write_workbook(path: Path, sheets: dict[str, pd.DataFrame], money_rows: dict[str, set[int]] | None = None) -> None:
+    """One sheet per section; amounts are numbers in a currency format, headers frozen, columns filterable."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, frame in sheets.items():
+        sheet = book.create_sheet(title)
+        sheet.append(list(frame.columns))
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in frame.itertuples(index=False):
+            sheet.append([_cell(v) for v in row])
+        for i, column in enumerate(frame.columns, start=1):
+            letter = get_column_letter(i)
+            sheet.column_dimensions[letter].width = max(12, min(40, len(str(column)) + 4))
+            if column in MONEY_COLUMNS:
+                for cell in sheet[letter][1:]:
+                    cell.number_format = MONEY_FORMAT
+        for r in (money_rows or {}).get(title, set()):
+            sheet.cell(row=r + 1, column=2).number_format = MONEY_FORMAT
+        sheet.freeze_panes = "A2"
+        if len(frame):
+            sheet.auto_filter.ref = sheet.dimensions
+    book.save(path)
+
+
+def _cell(value):
+    """Decimals stay exact in the file (openpyxl writes them as numbers); timestamps lose their zone (UTC)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def write_revenue(warehouse_dsn: str, reports_dir: Path) -> Path:
+    """Revenue by organization, as CSV and as a filterable, sortable XLSX, for accounting software."""
+    engine = sa.create_engine(sqlalchemy_url(warehouse_dsn))
+    with engine.connect() as conn:
+        revenue = pd.read_sql(sa.text(REVENUE_SQL), conn, coerce_float=False)
+    engine.dispose()
+    folder = reports_dir / "revenue"
+    folder.mkdir(parents=True, exist_ok=True)
+    revenue.to_csv(folder / "revenue_by_organization.csv", index=False)
+    write_workbook(folder / "revenue_by_organization.xlsx", {"Revenue by organization": revenue})
+    return folder
+
+
 def write_all(warehouse_dsn: str, reports_dir: Path, timezone: str) -> list[MonthlyReport]:
-    return [write_month(warehouse_dsn, m, reports_dir, timezone) for m in months(warehouse_dsn)]
+    written = [write_month(warehouse_dsn, m, reports_dir, timezone) for m in months(warehouse_dsn)]
+    write_revenue(warehouse_dsn, reports_dir)
+    return written

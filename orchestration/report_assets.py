@@ -9,7 +9,7 @@ from orchestration.resources import BoxofficeSettings
 @dg.asset(
     key=["reports", "reconciliation_reports"],
     group_name="reports",
-    kinds={"html", "csv"},
+    kinds={"html", "csv", "xlsx"},
     deps=[
         dg.AssetKey(["marts", "fct_settlement_reconciliation"]),
         dg.AssetKey(["marts", "fct_payment_reconciliation"]),
@@ -18,7 +18,8 @@ from orchestration.resources import BoxofficeSettings
         dg.AssetKey(["marts", "fct_payouts"]),
         dg.AssetKey(["marts", "fct_financial_monthly"]),
     ],
-    description="Monthly reconciliation reports (CSV + print-ready HTML) for finance, in REPORTS_DIR.",
+    description="Monthly reconciliation reports (print-ready HTML with a daily chart, an XLSX workbook and CSV) "
+    "and revenue by organization (CSV, XLSX) for finance, in REPORTS_DIR.",
 )
 def reconciliation_reports(context: dg.AssetExecutionContext, settings: BoxofficeSettings) -> dg.MaterializeResult:
     s = settings.load()
