@@ -7,6 +7,9 @@ A broken query is reported as *errored*, apart from a *failed* expectation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+DOCS_SITE = "boxoffice"
 
 
 @dataclass
@@ -31,14 +34,22 @@ def sqlalchemy_url(dsn: str) -> str:
     return "postgresql+psycopg://" + dsn.split("://", 1)[1]
 
 
-def run_suite(warehouse_dsn: str, suite_name: str, schema: str, table: str,
-              expectations: list[RowExpectation]) -> list[ExpectationOutcome]:  # fmt: skip
+def run_suite(warehouse_dsn: str, suite_name: str, schema: str, table: str, expectations: list[RowExpectation],
+              docs_dir: Path | None = None) -> list[ExpectationOutcome]:  # fmt: skip
+    """Validate the table; with `docs_dir`, also render the suite and its result as GX Data Docs there."""
     import great_expectations as gx  # slow import: only when a check runs
     import great_expectations.expectations as gxe
+    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if docs_dir is not None:
+        site = str(docs_dir / suite_name)  # one site per suite: a build removes pages its context does not know
+        context.add_data_docs_site(site_name=DOCS_SITE, site_config={
+            "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": site},
+        })  # fmt: skip
     source = context.data_sources.add_postgres("warehouse", connection_string=sqlalchemy_url(warehouse_dsn))
     asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
     batch = asset.add_batch_definition_whole_table("whole_table")
@@ -52,7 +63,10 @@ def run_suite(warehouse_dsn: str, suite_name: str, schema: str, table: str,
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch, suite=suite)
     )
-    result = validation.run(result_format="COMPLETE")
+    actions = [UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])] if docs_dir is not None else []
+    checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"{suite_name}_checkpoint", validation_definitions=[
+        validation], actions=actions, result_format="COMPLETE"))  # fmt: skip
+    (result,) = checkpoint.run().run_results.values()
 
     outcomes = []
     for r in result.results:
@@ -83,4 +97,8 @@ def run_suite(warehouse_dsn: str, suite_name: str, schema: str, table: str,
                 error=error,
             )
         )
+    if docs_dir is not None:
+        from expectations import data_docs
+
+        data_docs.publish(docs_dir, suite_name, schema, table, outcomes)
     return outcomes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from expectations.runner import RowExpectation, run_suite
 
 TOLERANCE = "0.01"
@@ -50,5 +52,6 @@ SETTLEMENT_IDENTITY = RowExpectation(
 SUITE = [SETTLEMENT_MATCHES_PLATFORM, SETTLEMENT_DIFFERENCES_EXPLAINED, SETTLEMENT_IDENTITY]
 
 
-def validate(warehouse_dsn: str):
-    return run_suite(warehouse_dsn, "settlement_reconciliation", "marts", "fct_settlement_reconciliation", SUITE)
+def validate(warehouse_dsn: str, docs_dir: Path | None = None):
+    return run_suite(warehouse_dsn, "settlement_reconciliation", "marts", "fct_settlement_reconciliation", SUITE,
+                     docs_dir)  # fmt: skip

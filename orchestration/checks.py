@@ -1,5 +1,7 @@
 """Great Expectations suites as Dagster asset checks; failing rows go into the check's metadata."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from expectations import financials, settlements
@@ -10,6 +12,11 @@ SETTLEMENTS = dg.AssetKey(["marts", "fct_settlement_reconciliation"])
 # A settlement that differs is finance's work list, not a reason to stop publishing; money that no
 # discrepancy explains, or a settlement that breaks Mollie's own identity, is.
 BLOCKING = {"settlement_differences_explained", "settlement_identity"}
+
+
+def data_docs_dir(reports_dir: Path) -> Path:
+    """GX Data Docs of every suite, beside finance's reports (readable offline)."""
+    return reports_dir / "data_docs"
 
 
 def _markdown_table(rows: list[dict], limit: int = 50) -> str:
@@ -50,7 +57,8 @@ def to_check_result(outcome: ExpectationOutcome, asset: dg.AssetKey = SETTLEMENT
     ],
 )
 def settlement_reconciliation_checks(settings: BoxofficeSettings):
-    for outcome in settlements.validate(settings.warehouse_dsn()):
+    s = settings.load()
+    for outcome in settlements.validate(s.warehouse_dsn, data_docs_dir(s.reports_dir)):
         yield to_check_result(outcome)
 
 
@@ -67,7 +75,7 @@ def _financial_checks(suite: financials.Suite) -> dg.AssetChecksDefinition:
     )
     def _checks(settings: BoxofficeSettings):
         s = settings.load()
-        for outcome in suite.validate(s.warehouse_dsn, s.reporting_timezone):
+        for outcome in suite.validate(s.warehouse_dsn, s.reporting_timezone, data_docs_dir(s.reports_dir)):
             yield to_check_result(outcome, asset)
 
     return _checks
