@@ -34,4 +34,8 @@ def test_lineage_runs_from_raw_through_marts_to_reports(runs):
         "settlement_matches_platform": False,
         "settlement_differences_explained": True,
         "settlement_identity": True,
+        "balance_transaction_identity": True,
+        "transfer_equals_settlement": True,
+        "paid_gmv_matches_mollie": True,
+        "control_totals_kept": True,
     }
