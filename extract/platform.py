@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from extract import contract, quarantine, raw
-from extract.raw import RAW_SCHEMA, LoadResult, ensure_table, merge
+from extract.raw import RAW_SCHEMA, LoadResult, copy_rows, ensure_table, merge
 
 STATE_TABLE = "_extract_state"
 DEFAULT_LOOKBACK = timedelta(minutes=15)
@@ -223,13 +223,11 @@ def load_table(
         for chunk in itertools.count():
             stage = stages[chunk % 2]  # its session is free: the chunk before last has committed
             stage.create()
-            with src.cursor().copy(select, position) as out:
-                last = stage.copy_in(out, cursor=order)
+            last = stage.copy_in(copy_rows(src, select, position), cursor=order)
             src.commit()
             keyset_rows = stage.streamed
             if chunk == 0:
-                with src.cursor().copy(null_cursor) as out:
-                    stage.copy_in(out)
+                stage.copy_in(copy_rows(src, null_cursor))
                 src.commit()
                 stage.add_retried()
             position = last or position

@@ -9,6 +9,7 @@ orphans are re-checked on every run and released once their parent has arrived.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
 
 import psycopg
@@ -16,7 +17,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from extract import contract
-from extract.raw import RAW_SCHEMA
+from extract.raw import RAW_SCHEMA, write_blocks
 
 TABLE = "_quarantine"
 FLUSH_BYTES = 1 << 20
@@ -74,8 +75,9 @@ class Stage:
         and a source whose text is known to be UTF-8."""
         return self.source_is_utf8 and all(self.typed.values())
 
-    def copy_in(self, out, cursor: str | None = None) -> tuple[str, str] | None:
-        """Stream a COPY TO STDOUT into the stage; returns the last row's (`cursor`, id), as text.
+    def copy_in(self, rows_in: Iterable, cursor: str | None = None) -> tuple[str, str] | None:
+        """Stream the rows of a COPY TO STDOUT (see raw.copy_rows) into the stage; returns the last row's
+        (`cursor`, id), as text.
 
         A UTF8 source cannot send invalid UTF-8, so its rows pass straight through; any other source
         (SQL_ASCII accepts any byte) is checked a block at a time."""
@@ -85,16 +87,12 @@ class Stage:
         last = None
         with self.conn.cursor().copy(statement) as into:
             if self.source_is_utf8:
-                rows = 0
-                for data in out:  # one row per item (binary: plus the trailer)
-                    into.write(data)
-                    last = data
-                    rows += 1
-                self.streamed += rows - (self.binary and rows > 0)
+                rows, last = write_blocks(rows_in, into)
+                self.streamed += rows - (self.binary and rows > 0)  # binary: the trailer is an item too
             else:
                 buffer: list[bytes] = []
                 size = 0
-                for data in out:
+                for data in rows_in:
                     row = bytes(data)
                     buffer.append(row)
                     size += len(row)

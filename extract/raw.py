@@ -25,6 +25,43 @@ LOAD_COLUMNS = [
 ]
 
 
+COPY_BLOCK_BYTES = 256 * 1024
+
+
+def copy_rows(conn: psycopg.Connection, statement: sql.Composable | str, params=None) -> Iterator[memoryview]:
+    """The rows of a `COPY ... TO STDOUT`, read straight from libpq.
+
+    psycopg's own COPY iterator runs a generator and a wait loop per row: at millions of rows that costs
+    about as much CPU as moving the rows (measured: 2.0 s against 0.8 s of Python per 500k rows)."""
+    with conn.cursor().copy(statement, params):
+        pgconn = conn.pgconn
+        while True:
+            size, data = pgconn.get_copy_data(0)  # blocks until a row, or the end (-1), or an error (-2)
+            if size < 0:
+                break
+            yield data
+        while (result := pgconn.get_result()) is not None:
+            if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+                raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
+
+
+def write_blocks(rows: Iterable[bytes | memoryview], into: psycopg.Copy) -> tuple[int, bytes | memoryview | None]:
+    """Write rows to a `COPY ... FROM STDIN` in blocks of about 256 kB; returns (rows, the last row)."""
+    block: list = []
+    size = count = 0
+    last = None
+    for last in rows:
+        block.append(last)
+        size += len(last)
+        count += 1
+        if size >= COPY_BLOCK_BYTES:
+            into.write(b"".join(block))
+            block, size = [], 0
+    if block:
+        into.write(b"".join(block))
+    return count, last
+
+
 def new_batch_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
