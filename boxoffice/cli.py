@@ -108,9 +108,11 @@ def cmd_demo(args, settings: Settings) -> int:
     print(
         f"""
 Where to look next:
-  finance reports   {s.reports_dir / "reconciliation"}/<YYYY-MM>/reconciliation.html (+ CSV)
+  finance reports   {s.reports_dir / "reconciliation"}/<YYYY-MM>/reconciliation.html (+ .xlsx, CSV)
+  revenue           {s.reports_dir / "revenue"}/revenue_by_organization.xlsx (+ CSV)
+  GX data docs      {s.reports_dir / "data_docs"}/index.html
   Dagster UI        make ui   (runs, asset lineage, check results)
-  the warehouse     psql {server.url("warehouse")}   (schemas raw, staging, intermediate, marts)
+  the warehouse     psql {server.url("warehouse")}   (schemas raw, staging, intermediate, marts, support)
   rerun             make run  (a rerun rewrites no unchanged row)"""
     )
     return code
