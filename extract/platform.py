@@ -205,6 +205,9 @@ def load_table(
                 written = raw.append(stage.conn, target, names, batch_id, stage.passing_rows())
                 quarantined = stage.check(batch_id) if written < stage.rows or stage.bad_utf8 else 0
             else:  # keys are unique: duplicates within the batch were quarantined
+                # a temp table has no statistics: without them a small chunk hashes the whole parent table
+                # for its foreign-key checks instead of looking its keys up
+                stage.conn.execute(sql.SQL("analyze {}").format(stage.stage))
                 quarantined = stage.check(batch_id)
                 written = merge(stage.conn, target, names, ["id"], batch_id, stage.good_rows(), distinct=False)
             stage.release_retried()
