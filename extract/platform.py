@@ -25,6 +25,7 @@ from extract.raw import RAW_SCHEMA, LoadResult, copy_rows, ensure_table, merge
 STATE_TABLE = "_extract_state"
 DEFAULT_LOOKBACK = timedelta(minutes=15)
 DEFAULT_CHUNK_ROWS = 500_000
+SMALL_CHUNK_ROWS = 50_000  # an incremental chunk this small checks its foreign keys by index lookups
 MIN_ID = str(-(2**63))
 
 TABLES = contract.LOAD_ORDER
@@ -208,6 +209,8 @@ def load_table(
                 # a temp table has no statistics: without them a small chunk hashes the whole parent table
                 # for its foreign-key checks instead of looking its keys up
                 stage.conn.execute(sql.SQL("analyze {}").format(stage.stage))
+                if stage.rows < SMALL_CHUNK_ROWS:  # and looking keys up in raw's (cached) indexes is cheap
+                    stage.conn.execute("set local random_page_cost = 1.1")
                 quarantined = stage.check(batch_id)
                 written = merge(stage.conn, target, names, ["id"], batch_id, stage.good_rows(), distinct=False)
             stage.release_retried()
