@@ -144,7 +144,8 @@ def _median_run(rounds: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(r[0] for r in rounds), max(r[1] for r in rounds)
 
 
-def run(orders: int, skip_dlt: bool = False, rounds: int = 3) -> list[Measurement]:
+def run(orders: int, skip_dlt: bool = False, rounds: int = 3) -> dict[str, Measurement]:
+    """Measurements by kind: copy, binary, extractor, dlt (unless skipped), incremental."""
     from boxoffice.settings import home_dir
 
     server = EmbeddedServer(home_dir())
@@ -153,7 +154,7 @@ def run(orders: int, skip_dlt: bool = False, rounds: int = 3) -> list[Measuremen
     with psycopg.connect(source) as conn:
         rows = sum(conn.execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES)
     tables = ",".join(TABLES)
-    results = []
+    results: dict[str, Measurement] = {}
 
     # The two are interleaved, round after round, so a slow spell of the machine hits both alike.
     copy_rounds, binary_rounds, extract_rounds = [], [], []
@@ -164,16 +165,16 @@ def run(orders: int, skip_dlt: bool = False, rounds: int = 3) -> list[Measuremen
         extract_rounds.append(_run(EXTRACTOR, source, target, tables))
         print(f"  round {i + 1}: raw COPY stream {copy_rounds[-1][0]:.1f}s (binary {binary_rounds[-1][0]:.1f}s), "
               f"extractor {extract_rounds[-1][0]:.1f}s", flush=True)  # fmt: skip
-    results.append(Measurement("raw COPY stream (psycopg 3)", rows, *_median_run(copy_rounds)))
-    results.append(Measurement("raw COPY stream, binary format", rows, *_median_run(binary_rounds)))
-    results.append(Measurement("boxoffice extractor, full load", rows, *_median_run(extract_rounds)))
+    results["copy"] = Measurement("raw COPY stream (psycopg 3)", rows, *_median_run(copy_rounds))
+    results["binary"] = Measurement("raw COPY stream, binary format", rows, *_median_run(binary_rounds))
+    results["extractor"] = Measurement("boxoffice extractor, full load", rows, *_median_run(extract_rounds))
 
     if not skip_dlt:
         dlt_target = fresh_target(server, "bench_dlt", source)
         pipelines_dir = str(server.home / "dlt_pipelines")
         seconds, rss = _run(DLT, source, dlt_target, tables, pipelines_dir)
-        results.append(Measurement('dlt sql_table(backend="pyarrow")', rows, seconds, rss))
-        print(f"  {results[-1].method}: {seconds:.1f}s", flush=True)
+        results["dlt"] = Measurement('dlt sql_table(backend="pyarrow")', rows, seconds, rss)
+        print(f"  {results['dlt'].method}: {seconds:.1f}s", flush=True)
 
     with psycopg.connect(source) as conn:
         changed = 0
@@ -182,17 +183,16 @@ def run(orders: int, skip_dlt: bool = False, rounds: int = 3) -> list[Measuremen
                 f"update {t} set status = {new_status!r}, updated_at = now() where id % 100 = 7"
             ).rowcount
     seconds, rss = _run(EXTRACTOR, source, target, tables)
-    results.append(Measurement(f"boxoffice extractor, incremental after changing {changed:,} rows (1%)",
-                               changed, seconds, rss))  # fmt: skip
-    print(f"  {results[-1].method}: {seconds:.1f}s", flush=True)
+    results["incremental"] = Measurement(f"boxoffice extractor, incremental after changing {changed:,} rows (1%)",
+                                         changed, seconds, rss)  # fmt: skip
+    print(f"  {results['incremental'].method}: {seconds:.1f}s", flush=True)
     for name in ("bench_copy", "bench_extract", "bench_dlt", "bench_source"):
         server.drop_database(name)
     return results
 
 
-def report(results: list[Measurement], orders: int, command: str, rounds: int) -> str:
-    by = {m.method.split(",")[0] if "incremental" not in m.method else "incremental": m for m in results}
-    copy, full = by["raw COPY stream (psycopg 3)"], by["boxoffice extractor"]
+def report(results: dict[str, Measurement], orders: int, command: str, rounds: int) -> str:
+    copy, binary, full, inc = results["copy"], results["binary"], results["extractor"], results["incremental"]
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d}: {orders:,} orders ({full.rows:,} rows in {len(TABLES)} tables)",
         "",
@@ -203,20 +203,16 @@ def report(results: list[Measurement], orders: int, command: str, rounds: int) -
         "| method | rows | seconds | rows/s | peak RSS (MB) |",
         "|---|---|---|---|---|",
     ]
-    for m in results:
+    for m in results.values():
         lines.append(f"| {m.method} | {m.rows:,} | {m.seconds:.1f} | {m.rows_per_second:,.0f} | {m.peak_rss_mb:.0f} |")
     lines += ["", "Ratios (same run, same data):", ""]
     lines.append(f"- full load vs raw COPY stream: **{full.rows_per_second / copy.rows_per_second:.2f}x** "
                  "the throughput (target >= 0.6x)")  # fmt: skip
-    binary = next((m for m in results if "binary" in m.method), None)
-    if binary:
-        lines.append(f"- full load vs the binary-format COPY stream: "
-                     f"**{full.rows_per_second / binary.rows_per_second:.2f}x** (for reference: the extractor "
-                     "copies in binary when the source is well typed)")  # fmt: skip
-    if 'dlt sql_table(backend="pyarrow")' in by:
-        dlt = by['dlt sql_table(backend="pyarrow")']
+    to_binary = full.rows_per_second / binary.rows_per_second
+    lines.append(f"- full load vs the binary-format COPY stream: **{to_binary:.2f}x** (for reference: the extractor "
+                 "copies in binary when the source is well typed)")  # fmt: skip
+    if dlt := results.get("dlt"):
         lines.append(f"- full load vs dlt: **{full.rows_per_second / dlt.rows_per_second:.1f}x** (target >= 5x)")
-    inc = by["incremental"]
     lines.append(f"- 1% incremental run: **{inc.seconds / full.seconds:.1%}** of the full run's time (target <= 10%)")
     lines.append(f"- extractor peak RSS: **{max(full.peak_rss_mb, inc.peak_rss_mb):.0f} MB** (target <= 150 MB)")
     return "\n".join(lines) + "\n"

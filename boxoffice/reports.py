@@ -53,12 +53,9 @@ REVENUE_SQL = """
     from marts.fct_revenue_by_organization
     order by gmv desc, organization_id
 """
-# Number formats for the workbook: amounts stay numbers, shown with their currency.
+# Amounts stay numbers in the workbook, shown with their currency. Every amount the marts give is a
+# Decimal (read with coerce_float=False) and every count an int, so the type says which is which.
 MONEY_FORMAT = '#,##0.00 "EUR";-#,##0.00 "EUR"'
-MONEY_COLUMNS = {"reported_amount", "expected_amount", "difference", "costs_amount", "platform_amount",
-                 "mollie_amount", "platform_refunded_amount", "mollie_refunded_amount", "mollie_charged_back_amount",
-                 "gmv", "settled_amount", "service_fees", "platform_fees", "mollie_fees", "net_revenue",
-                 "refunded_amount"}  # fmt: skip
 
 
 @dataclass
@@ -109,9 +106,8 @@ def write_month(warehouse_dsn: str, month: str, reports_dir: Path, timezone: str
         {"item": "Reconciled", "value": "yes" if report.reconciled == report.settlements else "no"},
         {"item": "Discrepancies", "value": report.discrepancies},
     ])  # fmt: skip
-    write_workbook(folder / "reconciliation.xlsx", {"Summary": summary, "Settlements": settlements,
-                                                    "Discrepancies": discrepancies, "Daily": daily},
-                   money_rows={"Summary": {2, 3, 4}})  # fmt: skip
+    sheets = {"Summary": summary, "Settlements": settlements, "Discrepancies": discrepancies, "Daily": daily}
+    write_workbook(folder / "reconciliation.xlsx", sheets)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
     html = env.get_template("reconciliation.html").render(
         report=report,
@@ -143,7 +139,7 @@ def daily_chart(daily: pd.DataFrame, width: int = 720, height: int = 110) -> lis
     return panels
 
 
-def write_workbook(path: Path, sheets: dict[str, pd.DataFrame], money_rows: dict[str, set[int]] | None = None) -> None:
+def write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     """One sheet per section; amounts are numbers in a currency format, headers frozen, columns filterable."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -158,14 +154,11 @@ def write_workbook(path: Path, sheets: dict[str, pd.DataFrame], money_rows: dict
             cell.font = Font(bold=True)
         for row in frame.itertuples(index=False):
             sheet.append([_cell(v) for v in row])
-        for i, column in enumerate(frame.columns, start=1):
-            letter = get_column_letter(i)
-            sheet.column_dimensions[letter].width = max(12, min(40, len(str(column)) + 4))
-            if column in MONEY_COLUMNS:
-                for cell in sheet[letter][1:]:
+            for cell, value in zip(sheet[sheet.max_row], row, strict=True):
+                if isinstance(value, Decimal):
                     cell.number_format = MONEY_FORMAT
-        for r in (money_rows or {}).get(title, set()):
-            sheet.cell(row=r + 1, column=2).number_format = MONEY_FORMAT
+        for i, column in enumerate(frame.columns, start=1):
+            sheet.column_dimensions[get_column_letter(i)].width = max(12, min(40, len(str(column)) + 4))
         sheet.freeze_panes = "A2"
         if len(frame):
             sheet.auto_filter.ref = sheet.dimensions

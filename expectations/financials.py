@@ -6,26 +6,8 @@ Each expectation is a query returning the rows that disagree, with the amounts a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-from expectations.runner import RowExpectation, run_suite
+from expectations.runner import RowExpectation, Suite
 from extract import contract, platform
-
-
-@dataclass(frozen=True)
-class Suite:
-    name: str
-    schema: str
-    table: str  # the batch GX validates; the Dagster check sits on `asset`
-    asset: tuple[str, ...]
-    expectations: tuple[RowExpectation, ...]
-
-    def validate(self, warehouse_dsn: str, timezone: str = "Europe/Amsterdam", docs_dir: Path | None = None):
-        expectations = [RowExpectation(e.name, e.description, e.query.replace("{tz}", timezone))
-                        for e in self.expectations]  # fmt: skip
-        return run_suite(warehouse_dsn, self.name, self.schema, self.table, expectations, docs_dir)
-
 
 BALANCE_TRANSACTION_IDENTITY = RowExpectation(
     name="balance_transaction_identity",

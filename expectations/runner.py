@@ -6,7 +6,7 @@ A broken query is reported as *errored*, apart from a *failed* expectation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DOCS_SITE = "boxoffice"
@@ -27,7 +27,21 @@ class ExpectationOutcome:
 class RowExpectation:
     name: str
     description: str
-    query: str  # wrap the batch as `(select * from {batch}) as b`: GX may alias it itself
+    query: str  # wrap the batch as `(select * from {batch}) as b`: GX may alias it itself; {tz}: reporting zone
+    blocking: bool = True  # a failure means the numbers must not be published
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    schema: str
+    table: str  # the batch GX validates; the Dagster check sits on `asset`
+    asset: tuple[str, ...]
+    expectations: tuple[RowExpectation, ...]
+
+    def validate(self, warehouse_dsn: str, timezone: str = "Europe/Amsterdam", docs_dir: Path | None = None):
+        expectations = [replace(e, query=e.query.replace("{tz}", timezone)) for e in self.expectations]
+        return run_suite(warehouse_dsn, self.name, self.schema, self.table, expectations, docs_dir)
 
 
 def sqlalchemy_url(dsn: str) -> str:

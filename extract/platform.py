@@ -4,8 +4,9 @@ Incremental by cursor: rows are read by (updated_at, id) (scans by (created_at, 
 committed cursor minus a look-back window for late commits, in keyset-ordered chunks. Each chunk
 streams with COPY from the source into a temp table in the warehouse and is merged by primary key
 together with its cursor, so memory stays flat, unchanged rows are not rewritten, and a crashed run
-resumes where it stopped. Columns the source has beyond the
-contract are carried into raw; a missing contract column stops that table with an error naming it.
+resumes where it stopped (a table's first load appends instead and builds the key at the end, see
+raw.begin_first_load). Columns the source has beyond the contract are carried into raw; a missing
+contract column stops that table with an error naming it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from extract.raw import RAW_SCHEMA, LoadResult, copy_rows, ensure_table, merge
 STATE_TABLE = "_extract_state"
 DEFAULT_LOOKBACK = timedelta(minutes=15)
 DEFAULT_CHUNK_ROWS = 500_000
-SMALL_CHUNK_ROWS = 50_000  # an incremental chunk this small checks its foreign keys by index lookups
 MIN_ID = str(-(2**63))
 
 TABLES = contract.LOAD_ORDER
@@ -206,11 +206,7 @@ def load_table(
                 written = raw.append(stage.conn, target, names, batch_id, stage.passing_rows())
                 quarantined = stage.check(batch_id) if written < stage.rows or stage.bad_utf8 else 0
             else:  # keys are unique: duplicates within the batch were quarantined
-                # a temp table has no statistics: without them a small chunk hashes the whole parent table
-                # for its foreign-key checks instead of looking its keys up
-                stage.conn.execute(sql.SQL("analyze {}").format(stage.stage))
-                if stage.rows < SMALL_CHUNK_ROWS:  # and looking keys up in raw's (cached) indexes is cheap
-                    stage.conn.execute("set local random_page_cost = 1.1")
+                stage.plan_key_lookups()
                 quarantined = stage.check(batch_id)
                 written = merge(stage.conn, target, names, ["id"], batch_id, stage.good_rows(), distinct=False)
             stage.release_retried()

@@ -20,7 +20,7 @@ from extract import contract
 from extract.raw import RAW_SCHEMA, write_blocks
 
 TABLE = "_quarantine"
-FLUSH_BYTES = 1 << 20
+SMALL_CHUNK_ROWS = 50_000  # a chunk this small checks its foreign keys by index lookups
 
 
 def ensure_table(conn: psycopg.Connection) -> None:
@@ -84,23 +84,9 @@ class Stage:
         statement = sql.SQL("copy {} ({}) from stdin {}").format(
             self.stage, sql.SQL(", ").join(map(_ident, self.names)), sql.SQL("(format binary)" if self.binary else "")
         )
-        last = None
         with self.conn.cursor().copy(statement) as into:
-            if self.source_is_utf8:
-                rows, last = write_blocks(rows_in, into)
-                self.streamed += rows - (self.binary and rows > 0)  # binary: the trailer is an item too
-            else:
-                buffer: list[bytes] = []
-                size = 0
-                for data in rows_in:
-                    row = bytes(data)
-                    buffer.append(row)
-                    size += len(row)
-                    last = row
-                    if size >= FLUSH_BYTES:
-                        self._flush(into, buffer)
-                        buffer, size = [], 0
-                self._flush(into, buffer)
+            rows, last = write_blocks(rows_in, into, None if self.source_is_utf8 else self._utf8_only)
+        self.streamed += rows - (self.binary and rows > 0)  # binary: the trailer is an item too
         if last is None or cursor is None:
             return None
         if self.binary:  # the keyset's last row is the stage's greatest (cursor, id)
@@ -110,23 +96,28 @@ class Stage:
         fields = bytes(last).rstrip(b"\n").decode("utf-8", errors="replace").split("\t")
         return fields[self.names.index(cursor)], fields[self.names.index("id")]
 
-    def _flush(self, into, buffer: list[bytes]) -> None:
-        if not buffer:
-            return
-        self.streamed += len(buffer)
-        block = b"".join(buffer)
+    def _utf8_only(self, block: list) -> list:
+        """The rows of a block that are valid UTF-8; the others are set aside for the quarantine."""
         try:
-            block.decode("utf-8")
+            b"".join(block).decode("utf-8")
+            return block
         except UnicodeDecodeError:  # rare: find the offending rows, pass the rest
             good = []
-            for row in buffer:
+            for row in map(bytes, block):
                 try:
                     row.decode("utf-8")
                     good.append(row)
                 except UnicodeDecodeError:
                     self.bad_utf8.append(row)
-            block = b"".join(good)
-        into.write(block)
+            return good
+
+    def plan_key_lookups(self) -> None:
+        """Give the planner what it needs for a chunk's foreign-key checks: a temp table has no statistics,
+        so without them a small chunk hashes the whole parent table instead of looking its keys up in raw's
+        (cached) indexes. Lasts for the chunk's transaction."""
+        self.conn.execute(sql.SQL("analyze {}").format(self.stage))
+        if self.rows < SMALL_CHUNK_ROWS:
+            self.conn.execute("set local random_page_cost = 1.1")
 
     def add_retried(self) -> None:
         """Re-stage the quarantined orphans of this table whose key is not in this chunk already."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,20 +45,27 @@ def copy_rows(conn: psycopg.Connection, statement: sql.Composable | str, params=
                 raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
 
 
-def write_blocks(rows: Iterable[bytes | memoryview], into: psycopg.Copy) -> tuple[int, bytes | memoryview | None]:
-    """Write rows to a `COPY ... FROM STDIN` in blocks of about 256 kB; returns (rows, the last row)."""
+def write_blocks(rows: Iterable[bytes | memoryview], into: psycopg.Copy,
+                 keep: Callable[[list], list] | None = None) -> tuple[int, bytes | memoryview | None]:  # fmt: skip
+    """Write rows to a `COPY ... FROM STDIN` in blocks of about 256 kB; returns (rows read, the last row).
+
+    `keep`, when given, sees each block first and returns the rows to write (the rest it keeps aside)."""
     block: list = []
     size = count = 0
     last = None
+
+    def flush() -> None:
+        if block:
+            into.write(b"".join(keep(block) if keep else block))
+
     for last in rows:
         block.append(last)
         size += len(last)
         count += 1
         if size >= COPY_BLOCK_BYTES:
-            into.write(b"".join(block))
+            flush()
             block, size = [], 0
-    if block:
-        into.write(b"".join(block))
+    flush()
     return count, last
 
 

@@ -5,13 +5,10 @@ from pathlib import Path
 import dagster as dg
 
 from expectations import financials, settlements
-from expectations.runner import ExpectationOutcome
+from expectations.runner import ExpectationOutcome, RowExpectation, Suite
 from orchestration.resources import BoxofficeSettings
 
-SETTLEMENTS = dg.AssetKey(["marts", "fct_settlement_reconciliation"])
-# A settlement that differs is finance's work list, not a reason to stop publishing; money that no
-# discrepancy explains, or a settlement that breaks Mollie's own identity, is.
-BLOCKING = {"settlement_differences_explained", "settlement_identity"}
+SUITES = (settlements.SUITE, *financials.SUITES)
 
 
 def data_docs_dir(reports_dir: Path) -> Path:
@@ -30,7 +27,7 @@ def _markdown_table(rows: list[dict], limit: int = 50) -> str:
     return "\n".join(lines)
 
 
-def to_check_result(outcome: ExpectationOutcome, asset: dg.AssetKey = SETTLEMENTS) -> dg.AssetCheckResult:
+def to_check_result(outcome: ExpectationOutcome, expectation: RowExpectation, asset: dg.AssetKey):
     metadata = {
         "description": outcome.description,
         "unexpected_count": outcome.unexpected_count,
@@ -39,50 +36,33 @@ def to_check_result(outcome: ExpectationOutcome, asset: dg.AssetKey = SETTLEMENT
     }
     if outcome.error:
         metadata["error"] = outcome.error
+    blocking = expectation.blocking or outcome.errored
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=outcome.name,
         passed=outcome.success,
-        severity=dg.AssetCheckSeverity.ERROR
-        if blocking_for(outcome.name) or outcome.errored
-        else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
         metadata=metadata,
     )
 
 
-@dg.multi_asset_check(
-    specs=[
-        dg.AssetCheckSpec(e.name, asset=SETTLEMENTS, blocking=e.name in BLOCKING, description=e.description)
-        for e in settlements.SUITE
-    ],
-)
-def settlement_reconciliation_checks(settings: BoxofficeSettings):
-    s = settings.load()
-    for outcome in settlements.validate(s.warehouse_dsn, data_docs_dir(s.reports_dir)):
-        yield to_check_result(outcome)
-
-
-def _financial_checks(suite: financials.Suite) -> dg.AssetChecksDefinition:
-    """Every expectation of these suites is blocking: a ledger, payout, GMV or control total that does not
-    hold means the numbers must not be published."""
+def _suite_checks(suite: Suite) -> dg.AssetChecksDefinition:
     asset = dg.AssetKey(list(suite.asset))
+    by_name = {e.name: e for e in suite.expectations}
 
     @dg.multi_asset_check(
         name=f"{suite.name}_checks",
         specs=[
-            dg.AssetCheckSpec(e.name, asset=asset, blocking=True, description=e.description) for e in suite.expectations
+            dg.AssetCheckSpec(e.name, asset=asset, blocking=e.blocking, description=e.description)
+            for e in suite.expectations
         ],  # fmt: skip
     )
     def _checks(settings: BoxofficeSettings):
         s = settings.load()
         for outcome in suite.validate(s.warehouse_dsn, s.reporting_timezone, data_docs_dir(s.reports_dir)):
-            yield to_check_result(outcome, asset)
+            yield to_check_result(outcome, by_name[outcome.name], asset)
 
     return _checks
 
 
-def blocking_for(name: str) -> bool:
-    return name in BLOCKING or any(name == e.name for s in financials.SUITES for e in s.expectations)
-
-
-financial_checks = [_financial_checks(s) for s in financials.SUITES]
+suite_checks = [_suite_checks(s) for s in SUITES]

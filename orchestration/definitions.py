@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from orchestration.checks import financial_checks, settlement_reconciliation_checks
+from orchestration.checks import suite_checks
 from orchestration.dbt_assets import boxoffice_dbt_assets, dbt_project
 from orchestration.extract_assets import mollie_assets, platform_assets
 from orchestration.report_assets import reconciliation_reports
@@ -29,7 +29,7 @@ daily = dg.ScheduleDefinition(
 
 defs = dg.Definitions(
     assets=[*platform_assets, mollie_assets, boxoffice_dbt_assets, reconciliation_reports],
-    asset_checks=[settlement_reconciliation_checks, *financial_checks],
+    asset_checks=suite_checks,
     jobs=[everything],
     schedules=[daily],
     resources={

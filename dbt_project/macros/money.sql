@@ -12,3 +12,8 @@
 {% macro reporting_date(column) -%}
     cast(({{ column }} at time zone '{{ var("reporting_timezone") }}') as date)
 {%- endmacro %}
+
+{#- A UTC timestamp -> the wall-clock time in the reporting time zone (timestamp without zone). -#}
+{% macro reporting_ts(column) -%}
+    cast(({{ column }} at time zone '{{ var("reporting_timezone") }}') as timestamp)
+{%- endmacro %}

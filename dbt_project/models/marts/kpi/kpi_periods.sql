@@ -21,7 +21,7 @@ events as (
 ),
 
 now_local as (
-    select cast({{ as_of_ts() }} at time zone '{{ var("reporting_timezone") }}' as timestamp) as local_now
+    select {{ reporting_ts(as_of_ts()) }} as local_now
 ),
 
 periods as (
@@ -44,7 +44,7 @@ periods as (
 
 facts as (
     select
-        cast(paid_at at time zone '{{ var("reporting_timezone") }}' as timestamp) as local_at,
+        {{ reporting_ts('paid_at') }} as local_at,
         buyer_key,
         total_amount,
         tickets_amount,
@@ -55,9 +55,17 @@ facts as (
     from paid_orders
 ),
 
+windows as (
+    select p.period, w.window_name, w.window_start, w.window_end
+    from periods as p
+    cross join lateral (
+        values ('current', p.current_start, p.current_end), ('previous', p.previous_start, p.previous_end)
+    ) as w (window_name, window_start, window_end)
+),
+
 order_windows as (
     select
-        p.period,
+        w.period,
         w.window_name,
         count(f.local_at) as orders_completed,
         count(distinct f.buyer_key) as active_buyers,
@@ -67,37 +75,33 @@ order_windows as (
         coalesce(sum(f.platform_fee_amount), 0) as platform_fees,
         coalesce(sum(f.service_fee_amount), 0) as service_fees,
         coalesce(sum(f.mollie_fee), 0) as mollie_fees
-    from periods as p
-    cross join lateral (
-        values ('current', p.current_start, p.current_end), ('previous', p.previous_start, p.previous_end)
-    ) as w (window_name, window_start, window_end)
+    from windows as w
     left join facts as f on f.local_at >= w.window_start and f.local_at < w.window_end
-    group by p.period, w.window_name
+    group by w.period, w.window_name
+),
+
+-- what was created, in local time: organizations, events, and orders (any status) by organization
+created as (
+    select 'organization' as kind, cast(null as bigint) as organization_id, {{ reporting_ts('created_at') }} as local_at
+    from organizations
+    union all
+    select 'event', null, {{ reporting_ts('created_at') }} from events
+    union all
+    select 'order', organization_id, {{ reporting_ts('created_at') }} from all_orders
 ),
 
 created_windows as (
     select
-        p.period,
+        w.period,
         w.window_name,
-        (select count(*) from organizations as o
-            where cast(o.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) >= w.window_start
-                and cast(o.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) < w.window_end
-        ) as new_organizations,
-        (select count(*) from events as e
-            where cast(e.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) >= w.window_start
-                and cast(e.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) < w.window_end
-        ) as new_events,
-        (select count(*) from organizations as o
-            where cast(o.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) < w.window_end
-        ) as organizations_total,
-        (select count(distinct a.organization_id) from all_orders as a
-            where cast(a.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) >= w.window_start
-                and cast(a.created_at at time zone '{{ var("reporting_timezone") }}' as timestamp) < w.window_end
-        ) as active_organizations
-    from periods as p
-    cross join lateral (
-        values ('current', p.current_start, p.current_end), ('previous', p.previous_start, p.previous_end)
-    ) as w (window_name, window_start, window_end)
+        count(*) filter (where c.kind = 'organization' and c.local_at >= w.window_start) as new_organizations,
+        count(*) filter (where c.kind = 'event' and c.local_at >= w.window_start) as new_events,
+        count(*) filter (where c.kind = 'organization') as organizations_total,
+        count(distinct c.organization_id) filter (where c.kind = 'order' and c.local_at >= w.window_start)
+            as active_organizations
+    from windows as w
+    left join created as c on c.local_at < w.window_end
+    group by w.period, w.window_name
 ),
 
 values_by_window as (
