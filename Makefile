@@ -8,7 +8,7 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test ui run lint bench clean browser
+.PHONY: install demo test ui run lint bench clean browser postgresql15
 
 # The report's browser test renders it in Debian's Chromium and reads the PDF back with pdftotext.
 browser:
@@ -18,6 +18,15 @@ browser:
 	  $$SUDO apt-get install -y -qq --no-install-recommends chromium poppler-utils >/dev/null 2>&1 || { \
 	    $$SUDO apt-get update -qq >/dev/null && \
 	    $$SUDO apt-get install -y -qq --no-install-recommends chromium poppler-utils >/dev/null; }; }
+
+# The tests run the pipeline on PostgreSQL 15 too (the oldest supported version), from Debian's package.
+postgresql15:
+	@test -x /usr/lib/postgresql/15/bin/initdb || { \
+	  echo "Installing Debian's postgresql-15 for the tests on the oldest supported PostgreSQL ..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null 2>&1 || { \
+	    $$SUDO apt-get update -qq >/dev/null && \
+	    $$SUDO apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null; }; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -37,7 +46,7 @@ run: $(STAMP)
 ui: $(STAMP)
 	$(BIN)/boxoffice ui
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgresql15
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 

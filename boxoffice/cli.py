@@ -185,7 +185,11 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="run everything once against the configured sources")
-    run.add_argument("--full-refresh", action="store_true", help="re-read every platform table, ignoring cursors")
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="re-read every source ignoring cursors, and rebuild incremental models from scratch",
+    )
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="write a finance report on demand")

@@ -5,17 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 
-from boxoffice.settings import DBT_PROJECT_DIR, PROJECT_DIR, Settings
+from boxoffice import dbt_project
+from boxoffice.settings import PROJECT_DIR, Settings
 from extract import mollie as mollie_extract
 from extract import platform as platform_extract
+from extract import quarantine
 
 
 def prepare_dagster_home(settings: Settings) -> None:
@@ -26,20 +26,11 @@ def prepare_dagster_home(settings: Settings) -> None:
     os.environ["DAGSTER_HOME"] = str(home)
 
 
-def prepare_dbt_manifest() -> None:
-    """dagster-dbt needs target/manifest.json at import time."""
-    dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
-    subprocess.run(
-        [dbt, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
-        check=True,
-        cwd=DBT_PROJECT_DIR,
-    )
-
-
 @dataclass
 class RunOutcome:
     success: bool
     failed_checks: list[str] = field(default_factory=list)
+    errored_checks: list[str] = field(default_factory=list)  # "<check>: <the database's message>"
     warned_checks: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     rows_written: dict[str, int] = field(default_factory=dict)
@@ -50,8 +41,7 @@ class RunOutcome:
 def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh: bool = False) -> RunOutcome:
     """Materialize every asset and run every check once, recorded in the Dagster instance."""
     prepare_dagster_home(settings)
-    if not (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
-        prepare_dbt_manifest()
+    dbt_project.ensure_manifest()
     import dagster as dg
 
     from orchestration.definitions import defs
@@ -72,6 +62,7 @@ def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh:
                         for t in platform_extract.TABLES
                     },
                     "mollie_assets": {"config": {"full_refresh": full_refresh}},
+                    "boxoffice_dbt_assets": {"config": {"full_refresh": full_refresh}},
                 },
             },
         )
@@ -81,12 +72,15 @@ def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh:
             evaluation = event.event_specific_data
             if not evaluation.passed:
                 name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-                if evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                errored = evaluation.metadata.get("errored")
+                if errored is not None and errored.value:
+                    outcome.errored_checks.append(f"{name}: {evaluation.metadata['error'].value}")
+                elif evaluation.severity == dg.AssetCheckSeverity.ERROR:
                     outcome.failed_checks.append(name)
                 else:
                     outcome.warned_checks.append(name)
         elif event.event_type_value == "STEP_FAILURE":
-            outcome.failed_steps.append(event.step_key)
+            outcome.failed_steps.append(f"{event.step_key}: {_first_line(event.event_specific_data.error)}")
         elif event.event_type_value == "ASSET_MATERIALIZATION":
             materialization = event.event_specific_data.materialization
             written = materialization.metadata.get("rows_written")
@@ -98,21 +92,24 @@ def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh:
     return outcome
 
 
-def layer_counts(settings: Settings) -> list[tuple[str, int | None, int | None, int | None]]:
-    """(table, source rows, raw rows, staging rows) for every platform table."""
+def _first_line(error) -> str:
+    """The innermost cause's message: what went wrong, without Dagster's wrapping."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    message = (error.message if error is not None else "") or "unknown error"
+    return message.strip().splitlines()[0]
+
+
+def layer_counts(settings: Settings) -> list[tuple[str, int | None, int, int]]:
+    """(table, source rows, raw rows, rows held in quarantine) per raw table; Mollie's have no source count."""
     rows = []
     with psycopg.connect(settings.source_dsn) as src, psycopg.connect(settings.warehouse_dsn) as wh:
         for table in platform_extract.TABLES:
             source = src.execute(f'select count(*) from "{settings.source_schema}"."{table}"').fetchone()[0]
-            raw = wh.execute(f"select count(*) from raw.platform_{table}").fetchone()[0]
-            staging = wh.execute(f"select count(*) from staging.stg_platform__{table}").fetchone()[0]
-            rows.append((table, source, raw, staging))
+            raw = wh.execute(f"select count(*) from raw.{platform_extract.raw_table(table)}").fetchone()[0]
+            rows.append((table, source, raw, quarantine.held(wh, table)))
         for table in mollie_extract.TABLES:
-            raw = wh.execute(f"select count(*) from raw.{table}").fetchone()[0]
-            staging = wh.execute(f"select count(*) from staging.stg_{table.replace('mollie_', 'mollie__')}").fetchone()[
-                0
-            ]
-            rows.append((table, None, raw, staging))
+            rows.append((table, None, wh.execute(f"select count(*) from raw.{table}").fetchone()[0], 0))
     return rows
 
 
@@ -144,10 +141,10 @@ def summary(settings: Settings) -> dict:
 
 
 def print_summary(settings: Settings, outcome: RunOutcome) -> None:
-    print("\nRows per layer (source -> raw -> staging):")
-    for table, source, raw, staging in layer_counts(settings):
+    print("\nRows per table (source -> raw, and held in quarantine):")
+    for table, source, raw, held in layer_counts(settings):
         src = f"{source:>9,}" if source is not None else "      api"
-        print(f"  {table:32} {src} {raw:>9,} {staging:>9,}")
+        print(f"  {table:32} {src} {raw:>9,} {held:>9,}")
     print(f"\nThis run wrote {sum(outcome.rows_written.values()):,} new or changed rows to raw "
           f"({outcome.rows_quarantined:,} quarantined, see raw._quarantine)")  # fmt: skip
     s = summary(settings)
@@ -160,6 +157,9 @@ def print_summary(settings: Settings, outcome: RunOutcome) -> None:
         print("Checks with findings (warn): " + ", ".join(outcome.warned_checks))
     if outcome.failed_checks:
         print("BLOCKING CHECKS FAILED:    " + ", ".join(outcome.failed_checks))
+    for check in outcome.errored_checks:
+        print(f"CHECKS THAT COULD NOT RUN: {check}")
     if outcome.failed_steps:
-        print("FAILED STEPS:              " + ", ".join(outcome.failed_steps))
+        for step in outcome.failed_steps:
+            print(f"FAILED STEP:               {step}")
     print(f"Full run log (dbt output): {outcome.log_path}")

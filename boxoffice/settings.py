@@ -28,6 +28,7 @@ for _var, _value in {
 }.items():
     os.environ.setdefault(_var, _value)
 
+DEFAULT_TIMEZONE = "Europe/Amsterdam"  # the reporting time zone unless REPORTING_TIMEZONE says otherwise
 TOKEN_PATTERN = re.compile(r"^(access|live|test)_\w{5,}$")
 
 
@@ -63,7 +64,7 @@ class Settings:
     source_schema: str = "public"
     mollie_api_url: str = "https://api.mollie.com"
     mollie_api_token_value: str | None = None
-    reporting_timezone: str = "Europe/Amsterdam"
+    reporting_timezone: str = DEFAULT_TIMEZONE
     reports_dir: Path = field(default_factory=lambda: PROJECT_DIR / "reports")
     home: Path = field(default_factory=home_dir)
     extract_lookback_minutes: int = 15
@@ -90,7 +91,7 @@ class Settings:
         token = env.get("MOLLIE_API_TOKEN") or None
         if token and not TOKEN_PATTERN.match(token):
             raise SettingsError("MOLLIE_API_TOKEN is malformed: expected an access_..., live_... or test_... token")
-        tz = env.get("REPORTING_TIMEZONE") or "Europe/Amsterdam"
+        tz = env.get("REPORTING_TIMEZONE") or DEFAULT_TIMEZONE
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):

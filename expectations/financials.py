@@ -7,7 +7,6 @@ Each expectation is a query returning the rows that disagree, with the amounts a
 from __future__ import annotations
 
 from expectations.runner import RowExpectation, Suite
-from extract import contract, platform
 
 BALANCE_TRANSACTION_IDENTITY = RowExpectation(
     name="balance_transaction_identity",
@@ -16,7 +15,7 @@ BALANCE_TRANSACTION_IDENTITY = RowExpectation(
         select b.balance_transaction_id, b.transaction_type, b.initial_amount, b.deductions, b.result_amount,
                b.result_amount - (b.initial_amount + b.deductions) as difference,
                'resultAmount is not initialAmount + deductions' as reason
-        from (select * from {batch}) as b
+        from {batch} as b
         where b.result_amount <> b.initial_amount + b.deductions""",
 )
 
@@ -28,7 +27,7 @@ TRANSFER_EQUALS_SETTLEMENT = RowExpectation(
                b.untransferred_amount as difference,
                case when b.transfer_transaction_id is null then 'no outgoing transfer on the balance'
                     else 'transfer differs from the settlement amount' end as reason
-        from (select * from {batch}) as b
+        from {batch} as b
         where b.settlement_status = 'paidout'
           and (b.transfer_transaction_id is null or b.transferred_amount <> b.settlement_amount)""",
 )
@@ -41,29 +40,31 @@ PAID_GMV_MATCHES_MOLLIE = RowExpectation(
     "per month, apart from the payments listed as discrepancies.",
     query="""
         with listed as (
-            select mollie_payment_id from marts.fct_payment_reconciliation where match_status <> 'matched'
+            select mollie_payment_id from {{ ref('fct_payment_reconciliation') }} where match_status <> 'matched'
         ),
         mart as (
-            select month_start, currency, sum(gross_revenue) as amount from (select * from {batch}) as b group by 1, 2
+            select b.month_start, b.currency, sum(b.gross_revenue) as amount from {batch} as b group by 1, 2
         ),
         mart_listed as (
             select cast(date_trunc('month', o.paid_date) as date) as month_start, o.currency,
                    sum(o.total_amount) as amount
-            from intermediate.int_orders as o
+            from {{ ref('int_orders') }} as o
             where o.is_paid and o.mollie_payment_id in (select mollie_payment_id from listed)
             group by 1, 2
         ),
         platform_paid as (
-            select cast(date_trunc('month', p.paid_at at time zone '{tz}') as date) as month_start, p.currency,
+            select cast(date_trunc('month', p.paid_at at time zone '{{ var("reporting_timezone") }}') as date)
+                   as month_start, p.currency,
                    sum(p.amount) as amount
-            from staging.stg_platform__payments as p
+            from {{ ref('stg_platform__payments') }} as p
             where p.payment_status = 'paid' and p.mollie_payment_id not in (select mollie_payment_id from listed)
             group by 1, 2
         ),
         mollie_paid as (
-            select cast(date_trunc('month', m.paid_at at time zone '{tz}') as date) as month_start, m.currency,
+            select cast(date_trunc('month', m.paid_at at time zone '{{ var("reporting_timezone") }}') as date)
+                   as month_start, m.currency,
                    sum(m.amount) as amount
-            from staging.stg_mollie__payments as m
+            from {{ ref('stg_mollie__payments') }} as m
             where m.paid_at is not null and m.mollie_payment_id not in (select mollie_payment_id from listed)
             group by 1, 2
         ),
@@ -87,21 +88,15 @@ PAID_GMV_MATCHES_MOLLIE = RowExpectation(
 )
 
 
-def _kept(table: str) -> str:
-    """Raw rows = staging rows for one platform table."""
-    return (f"select '{table}' as source_table, 'staging' as layer, "
-            f"(select count(*) from raw.{platform.raw_table(table)}) as expected, "
-            f"(select count(*) from staging.stg_platform__{table}) as actual")  # fmt: skip
-
-
 CONTROL_TOTALS = RowExpectation(
     name="control_totals_kept",
     description="Row counts and money sums of raw equal the source's at extraction time (quarantined rows "
-    "apart); staging keeps raw's rows and the marts keep the paid orders' count and money: no loss, no fan-out.",
-    query=f"""
+    "apart), and the financial mart keeps raw's paid orders and their money: no loss, no fan-out.",
+    query="""
         with latest as (
-            select distinct on (source_table) * from (select * from {{batch}}) as b
-            order by source_table, measured_at desc
+            select distinct on (b.source_table) b.*
+            from {batch} as b
+            order by b.source_table, b.measured_at desc
         ),
         checks as (
             select source_table, 'raw rows' as layer, source_rows as expected, raw_rows + quarantined_rows as actual
@@ -110,18 +105,13 @@ CONTROL_TOTALS = RowExpectation(
             select source_table, 'raw ' || amount_column, source_amount_cents, raw_amount_cents
             from latest where quarantined_rows = 0 and amount_column is not null
             union all
-            {" union all ".join(_kept(t) for t in contract.LOAD_ORDER)}
-            union all
-            select 'orders', 'int_orders', (select count(*) from staging.stg_platform__orders),
-                   (select count(*) from intermediate.int_orders)
-            union all
             select 'orders', 'fct_financial_monthly paid orders',
-                   (select count(*) from raw.platform_orders where paid_at is not null),
-                   (select sum(paid_orders) from marts.fct_financial_monthly)
+                   (select count(*) from {{ source('platform', 'orders') }} where paid_at is not null),
+                   (select sum(paid_orders) from {{ ref('fct_financial_monthly') }})
             union all
             select 'orders', 'fct_financial_monthly gross_revenue (cents)',
-                   (select sum(total_cents) from raw.platform_orders where paid_at is not null),
-                   (select sum(gross_revenue) * 100 from marts.fct_financial_monthly)
+                   (select sum(total_cents) from {{ source('platform', 'orders') }} where paid_at is not null),
+                   (select sum(gross_revenue) * 100 from {{ ref('fct_financial_monthly') }})
         )
         select source_table, layer, expected, actual, actual - expected as difference,
                'control total not kept' as reason
@@ -129,10 +119,10 @@ CONTROL_TOTALS = RowExpectation(
         where expected is distinct from actual""",
 )
 
-LEDGER = Suite("balance_ledger", "marts", "fct_balance_transactions", ("marts", "fct_balance_transactions"),
+LEDGER = Suite("balance_ledger", "fct_balance_transactions", ("marts", "fct_balance_transactions"),
                (BALANCE_TRANSACTION_IDENTITY,))  # fmt: skip
-PAYOUTS = Suite("payouts", "marts", "fct_payouts", ("marts", "fct_payouts"), (TRANSFER_EQUALS_SETTLEMENT,))
-PAID_GMV = Suite("paid_gmv", "marts", "fct_financial_monthly", ("marts", "fct_financial_monthly"),
-                 (PAID_GMV_MATCHES_MOLLIE,))  # fmt: skip
-CONTROL = Suite("control_totals", "raw", "_control_totals", ("marts", "fct_financial_monthly"), (CONTROL_TOTALS,))
+PAYOUTS = Suite("payouts", "fct_payouts", ("marts", "fct_payouts"), (TRANSFER_EQUALS_SETTLEMENT,))
+PAID_GMV = Suite("paid_gmv", "fct_financial_monthly", ("marts", "fct_financial_monthly"), (PAID_GMV_MATCHES_MOLLIE,))
+CONTROL = Suite("control_totals", ("extract", "control_totals"), ("marts", "fct_financial_monthly"),
+                (CONTROL_TOTALS,))  # fmt: skip
 SUITES = (LEDGER, PAYOUTS, PAID_GMV, CONTROL)

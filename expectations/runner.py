@@ -1,15 +1,26 @@
 """Run a GX 1.x suite of row-level SQL expectations against the warehouse and report each one.
 
 Every expectation is an `UnexpectedRowsExpectation`: a query that returns the rows that disagree.
-A broken query is reported as *errored*, apart from a *failed* expectation.
+Queries are written like dbt SQL (`{{ ref('int_orders') }}`, `{{ source('platform', 'orders') }}`,
+`{{ var('reconciliation_tolerance') }}`), so they follow the dbt project's relations and thresholds,
+and name the batch GX validates as `{batch} as b`. A query that cannot run is reported as *errored*,
+apart from a *failed* expectation.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import jinja2
+
+from boxoffice import dbt_project
+from boxoffice.settings import DEFAULT_TIMEZONE
+
 DOCS_SITE = "boxoffice"
+BATCH = "{batch} as b"
+_DRIVER_PREFIX = re.compile(r"^\([\w.]+\)\s*")  # SQLAlchemy's "(psycopg.errors.UndefinedColumn) "
 
 
 @dataclass
@@ -22,26 +33,57 @@ class ExpectationOutcome:
     unexpected_rows: list[dict] = field(default_factory=list)
     error: str | None = None
 
+    @property
+    def error_line(self) -> str | None:
+        """The first line of the database's message, as the person reading a run summary needs it."""
+        if not self.error:
+            return None
+        return _DRIVER_PREFIX.sub("", self.error.strip()).splitlines()[0]
+
 
 @dataclass(frozen=True)
 class RowExpectation:
     name: str
     description: str
-    query: str  # wrap the batch as `(select * from {batch}) as b`: GX may alias it itself; {tz}: reporting zone
+    query: str  # dbt-style SQL returning the rows that disagree; the validated batch is `{batch} as b`
     blocking: bool = True  # a failure means the numbers must not be published
+
+
+def render(query: str, variables: dict | None = None) -> str:
+    """dbt's ref/source/var resolved through the project; `{batch} as b` made valid on every PostgreSQL.
+
+    GX aliases the batch subquery itself (`AS subselect`) unless the query has a JOIN; then it leaves it
+    bare, which PostgreSQL 15 rejects. So the batch is always aliased here, in the form GX will not alias
+    again (decided by GX's own test, so the two cannot disagree)."""
+    from great_expectations.expectations.metrics.query_metric_provider import _query_has_join_clause
+
+    overrides = variables or {}
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    text = env.from_string(query).render(
+        ref=dbt_project.ref, source=dbt_project.source, var=lambda name: overrides.get(name, dbt_project.var(name))
+    )
+    if BATCH not in text:
+        raise ValueError(f"an expectation must read its batch as `{BATCH}`: {query[:80]}")
+    if not _query_has_join_clause(text):
+        text = text.replace(BATCH, "(select * from {batch}) as b")
+    return text
 
 
 @dataclass(frozen=True)
 class Suite:
     name: str
-    schema: str
-    table: str  # the batch GX validates; the Dagster check sits on `asset`
-    asset: tuple[str, ...]
+    batch: str | tuple[str, str]  # what GX validates: a dbt model, or a dbt (source, table)
+    asset: tuple[str, ...]  # the Dagster asset the checks sit on
     expectations: tuple[RowExpectation, ...]
 
-    def validate(self, warehouse_dsn: str, timezone: str = "Europe/Amsterdam", docs_dir: Path | None = None):
-        expectations = [replace(e, query=e.query.replace("{tz}", timezone)) for e in self.expectations]
-        return run_suite(warehouse_dsn, self.name, self.schema, self.table, expectations, docs_dir)
+    def relation(self) -> dbt_project.Relation:
+        return dbt_project.ref(self.batch) if isinstance(self.batch, str) else dbt_project.source(*self.batch)
+
+    def validate(self, warehouse_dsn: str, timezone: str = DEFAULT_TIMEZONE, docs_dir: Path | None = None):
+        variables = {"reporting_timezone": timezone}
+        expectations = [replace(e, query=render(e.query, variables)) for e in self.expectations]
+        relation = self.relation()
+        return run_suite(warehouse_dsn, self.name, relation.schema, relation.identifier, expectations, docs_dir)
 
 
 def sqlalchemy_url(dsn: str) -> str:
@@ -97,9 +139,10 @@ def run_suite(warehouse_dsn: str, suite_name: str, schema: str, table: str, expe
             rows = rows.to_dict(orient="records")
         error = None
         if errored:
-            error = info.get("exception_message") or "; ".join(
-                str(v.get("exception_message")) for v in info.values() if isinstance(v, dict)
-            )
+            messages = [info.get("exception_message")] + [
+                v.get("exception_message") for v in info.values() if isinstance(v, dict)
+            ]
+            error = next((str(m) for m in messages if m), "the expectation raised an error")
         outcomes.append(
             ExpectationOutcome(
                 name=name,

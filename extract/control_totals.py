@@ -10,7 +10,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from extract import contract
+from extract import contract, quarantine
 from extract.raw import RAW_SCHEMA
 
 TABLE = "_control_totals"
@@ -39,10 +39,7 @@ def record(source_dsn: str, schema: str, warehouse_dsn: str, table: str, raw_tab
             "raw_amount_cents numeric not null, quarantined_rows bigint not null)"
         ).format(sql.Identifier(RAW_SCHEMA, TABLE)))  # fmt: skip
         raw_rows, raw_sum = dst.execute(count(sql.Identifier(RAW_SCHEMA, raw_table))).fetchone()
-        quarantined = dst.execute(
-            "select count(distinct record_key) from raw._quarantine where source_table = %s and released_at is null",
-            (table,),
-        ).fetchone()[0]
+        quarantined = quarantine.held(dst, table)
         values = {"source_table": table, "raw_table": raw_table, "batch_id": batch_id, "amount_column": column,
                   "source_rows": source_rows, "source_amount_cents": source_sum, "raw_rows": raw_rows,
                   "raw_amount_cents": raw_sum, "quarantined_rows": quarantined}  # fmt: skip

@@ -9,7 +9,7 @@ orphans are re-checked on every run and released once their parent has arrived.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 
 import psycopg
@@ -23,6 +23,29 @@ TABLE = "_quarantine"
 SMALL_CHUNK_ROWS = 50_000  # a chunk this small checks its foreign keys by index lookups
 
 
+# pg_input_is_valid is new in PostgreSQL 16; on 15 a temp function of the session answers the same question
+# by trying the cast (slower, a subtransaction a value, but only loose sources' text columns need it).
+PG15_INPUT_IS_VALID = """
+create or replace function pg_temp.input_is_valid(value text, type_name text) returns boolean
+language plpgsql strict stable as $$
+begin
+    execute format('select cast(%L as %s)', value, type_name);
+    return true;
+exception when others then
+    return false;
+end $$"""
+
+
+def input_is_valid(conn: psycopg.Connection) -> Callable[[sql.Composable, str], sql.Composable]:
+    """`valid(value, type)`: SQL that is true when the text `value` casts to `type` (null for null)."""
+    if conn.info.server_version >= 160000:
+        function = sql.SQL("pg_input_is_valid")
+    else:
+        conn.execute(PG15_INPUT_IS_VALID)
+        function = sql.SQL("pg_temp.input_is_valid")
+    return lambda value, type_: sql.SQL("{}({}, {})").format(function, value, sql.Literal(type_))
+
+
 def ensure_table(conn: psycopg.Connection) -> None:
     conn.execute(
         sql.SQL(
@@ -33,6 +56,18 @@ def ensure_table(conn: psycopg.Connection) -> None:
             "|| record::text)) stored unique)"
         ).format(sql.Identifier(RAW_SCHEMA, TABLE))
     )
+
+
+def held(conn: psycopg.Connection, table: str) -> int:
+    """Rows of a platform table held in quarantine now (by key; a row may break several rules)."""
+    if conn.execute("select to_regclass(%s)", (f"{RAW_SCHEMA}.{TABLE}",)).fetchone()[0] is None:
+        return 0
+    return conn.execute(
+        sql.SQL("select count(distinct record_key) from {} where source_table = %s and released_at is null").format(
+            _ident(RAW_SCHEMA, TABLE)
+        ),
+        (table,),
+    ).fetchone()[0]
 
 
 def _ident(*parts: str) -> sql.Identifier:
@@ -156,9 +191,10 @@ class Stage:
         table = self.table
         s = lambda c: sql.SQL("s.{}").format(_ident(c))  # noqa: E731
         text = lambda c: self.staged_as[c] == "text"  # noqa: E731
+        valid = input_is_valid(self.conn)
         rules: list[tuple[sql.Composable, sql.Composable]] = [(sql.SQL("s.id is null"), sql.Literal("null key"))]
         if text("id"):
-            rules.append((sql.SQL("not pg_input_is_valid(s.id, 'bigint')"), sql.Literal("malformed key")))
+            rules.append((sql.SQL("not {}").format(valid(s("id"), "bigint")), sql.Literal("malformed key")))
         if not self.key_is_unique:
             rules.append((sql.SQL("s.id in (select id from {} group by id having count(*) > 1)").format(self.stage),
                           sql.Literal("duplicate key in batch")))  # fmt: skip
@@ -169,8 +205,7 @@ class Stage:
             if col not in contract.COLUMNS[table] or type_ == "text" or not text(col):
                 continue
             label = "malformed amount" if col in amounts else "malformed value"
-            rules.append((sql.SQL("not pg_input_is_valid({c}, {t})").format(c=s(col), t=sql.Literal(type_)),
-                          sql.Literal(f"{label}: {col}")))  # fmt: skip
+            rules.append((sql.SQL("not {}").format(valid(s(col), type_)), sql.Literal(f"{label}: {col}")))
             if type_ == contract.TS:
                 rules.append((sql.SQL("{} !~ '([+-][0-9]{{2}}(:?[0-9]{{2}})?|Z)$'").format(s(col)),
                               sql.Literal(f"timestamp without zone: {col}")))  # fmt: skip
@@ -198,7 +233,7 @@ class Stage:
             alias = sql.Identifier(f"p{i}")
             value = sql.SQL("s.{}").format(_ident(col))
             if text(col):  # a malformed value is its own rule; it must not break the join
-                value = sql.SQL("case when pg_input_is_valid({v}, 'bigint') then {v}::bigint end").format(v=value)
+                value = sql.SQL("case when {ok} then {v}::bigint end").format(ok=valid(value, "bigint"), v=value)
             joins.append(sql.SQL("left join {parent} as {a} on {a}.id = {v}").format(
                 parent=_ident(RAW_SCHEMA, parent_raw), a=alias, v=value))  # fmt: skip
             rules.append((sql.SQL("{} is not null and {}.id is null").format(s(col), alias),

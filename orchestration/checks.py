@@ -30,12 +30,14 @@ def _markdown_table(rows: list[dict], limit: int = 50) -> str:
 def to_check_result(outcome: ExpectationOutcome, expectation: RowExpectation, asset: dg.AssetKey):
     metadata = {
         "description": outcome.description,
+        "status": "could not run" if outcome.errored else ("passed" if outcome.success else "failed"),
         "unexpected_count": outcome.unexpected_count,
         "errored": outcome.errored,
         "disagreeing_rows": dg.MetadataValue.md(_markdown_table(outcome.unexpected_rows)),
     }
     if outcome.error:
-        metadata["error"] = outcome.error
+        metadata["error"] = outcome.error_line
+        metadata["error_detail"] = dg.MetadataValue.text(outcome.error)
     blocking = expectation.blocking or outcome.errored
     return dg.AssetCheckResult(
         asset_key=asset,
@@ -55,7 +57,7 @@ def _suite_checks(suite: Suite) -> dg.AssetChecksDefinition:
         specs=[
             dg.AssetCheckSpec(e.name, asset=asset, blocking=e.blocking, description=e.description)
             for e in suite.expectations
-        ],  # fmt: skip
+        ],
     )
     def _checks(settings: BoxofficeSettings):
         s = settings.load()

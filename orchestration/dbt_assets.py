@@ -26,7 +26,15 @@ class BoxofficeTranslator(DagsterDbtTranslator):
         return dbt_resource_props.get("config", {}).get("schema") or "dbt"
 
 
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+    """Rebuild incremental models from scratch (`dbt build --full-refresh`)."""
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=BoxofficeTranslator())
-def boxoffice_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: BoxofficeSettings):
+def boxoffice_dbt_assets(
+    context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, settings: BoxofficeSettings
+):
     export_dbt_env(settings.warehouse_dsn())
-    yield from dbt.cli(["build"], context=context).stream()
+    args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+    yield from dbt.cli(args, context=context).stream()

@@ -48,6 +48,30 @@ def server(home):
     return s
 
 
+PG15_BIN = Path("/usr/lib/postgresql/15/bin")  # Debian's postgresql-15 package (make test installs it)
+
+
+@pytest.fixture(scope="session")
+def pg15(home):
+    """A PostgreSQL 15 server of the tests' own, beside the embedded 18: the oldest supported version."""
+    from boxoffice.warehouse import PostgresServer
+
+    if not (PG15_BIN / "initdb").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL 15 is not installed ({PG15_BIN}); make test installs it with apt")
+        pytest.skip(f"no PostgreSQL 15 binaries in {PG15_BIN} (Debian's postgresql-15 package)")
+    s = PostgresServer(home / "pg15", PG15_BIN, "postgres", home / "pg15.json")
+    s.up()
+    yield s
+    s.down()
+
+
+@pytest.fixture(scope="session", params=["18", "15"])
+def any_server(request):
+    """Each supported end of the range: the embedded PostgreSQL 18 and Debian's 15."""
+    return request.getfixturevalue("server" if request.param == "18" else "pg15")
+
+
 @pytest.fixture(scope="session")
 def demo(server):
     """The generated sources, with the Mollie sandbox serving over HTTP."""
@@ -70,9 +94,9 @@ def settings(demo):
 @pytest.fixture(scope="session")
 def runs(settings):
     """The real Dagster job, run twice on unchanged sources."""
-    from boxoffice import pipeline
+    from boxoffice import dbt_project, pipeline
 
-    pipeline.prepare_dbt_manifest()
+    dbt_project.ensure_manifest()
     first = pipeline.run_everything(settings)
     second = pipeline.run_everything(settings)
     return first, second

@@ -46,6 +46,7 @@ def src(source):
         "organizations": rows(source, "select * from organizations"),
         "events": rows(source, "select * from events"),
         "payments": rows(source, "select * from payments"),
+        "refunds": rows(source, "select * from refunds"),
     }
 
 
@@ -167,8 +168,20 @@ def test_kpi_periods_compare_like_for_like_with_the_previous_period(period, src,
     assert current["orders_completed"] + before["orders_completed"] > 0  # the window is not empty
 
 
+def refunded_by_order(src) -> dict[int, Decimal]:
+    """What "refunded" means, stated apart from the marts: issued and not (yet) failed or canceled."""
+    order_of_payment = {p["id"]: p["order_id"] for p in src["payments"]}
+    refunded = defaultdict(Decimal)
+    for r in src["refunds"]:
+        if r["status"] in ("queued", "pending", "processing", "refunded"):
+            refunded[order_of_payment[r["payment_id"]]] += money(r["amount_cents"])
+    return refunded
+
+
 def test_revenue_by_organization_and_monthly_summary_equal_the_source(src, mollie_fees, warehouse):
     paid = [o for o in src["orders"] if o["paid_at"] is not None]
+    refunded = refunded_by_order(src)
+    assert any(r["status"] != "refunded" for r in src["refunds"])  # in-flight refunds count too
     by_org = defaultdict(lambda: defaultdict(Decimal))
     by_month = defaultdict(lambda: defaultdict(Decimal))
     for o in paid:
@@ -177,6 +190,7 @@ def test_revenue_by_organization_and_monthly_summary_equal_the_source(src, molli
             target["service_fees"] += money(o["service_fee_cents"])
             target["platform_fees"] += money(o["platform_fee_cents"])
             target["mollie_fees"] += mollie_fees[o["id"]]
+            target["refunded"] += refunded[o["id"]]
         last = by_org[o["organization_id"]].get("last_payment_at")
         by_org[o["organization_id"]]["last_payment_at"] = max(last, o["paid_at"]) if last else o["paid_at"]
     mart = {r["organization_id"]: r for r in rows(warehouse, "select * from marts.fct_revenue_by_organization")}
@@ -190,16 +204,18 @@ def test_revenue_by_organization_and_monthly_summary_equal_the_source(src, molli
             e["mollie_fees"],
             e["last_payment_at"],
         ), org_id
+        assert m["refunded_amount"] == e["refunded"], org_id
         assert m["net_revenue"] == e["service_fees"] + e["platform_fees"] - e["mollie_fees"]
     monthly = {r["month_start"]: r for r in rows(warehouse, "select * from marts.fct_financial_monthly")}
     assert set(monthly) == set(by_month)
     for month, e in by_month.items():
         m = monthly[month]
-        assert (m["gross_revenue"], m["platform_fees"], m["service_fees"], m["mollie_costs"]) == (
+        assert (m["gross_revenue"], m["platform_fees"], m["service_fees"], m["mollie_costs"], m["refunded_amount"]) == (
             e["gmv"],
             e["platform_fees"],
             e["service_fees"],
             e["mollie_fees"],
+            e["refunded"],
         ), month
     # the growth series slices the same money: its months add up to the summary
     growth = dict(warehouse.execute("select month_start, sum(gmv) from marts.growth_monthly group by 1").fetchall())
@@ -331,7 +347,7 @@ def test_marts_hold_no_email_and_roles_see_only_their_schema(settings, warehouse
 
 
 def test_dbt_docs_generate_documents_every_mart_column(settings, runs, tmp_path):
-    from boxoffice.pipeline import DBT_PROJECT_DIR
+    from boxoffice.settings import DBT_PROJECT_DIR
     from orchestration.resources import dbt_env
 
     dbt = os.path.join(os.path.dirname(sys.executable), "dbt")

@@ -4,9 +4,11 @@ import uuid
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from boxoffice.demo import platform as demo_platform
-from extract import platform
+from extract import contract, platform
+from extract import quarantine as quarantine_rules
 from extract.raw import new_batch_id
 
 from .conftest import AS_OF
@@ -39,7 +41,8 @@ BAD = [  # (id, changes, reason)
 
 
 @pytest.fixture
-def loose_source(server):
+def loose_source(any_server):
+    server = any_server
     suffix = uuid.uuid4().hex[:8]
     source_dsn, warehouse_dsn = server.ensure_database(f"qs_{suffix}"), server.ensure_database(f"qw_{suffix}")
     demo_platform.write(demo_platform.generate(orders=50, seed=3, as_of=AS_OF), source_dsn)
@@ -66,6 +69,38 @@ def quarantine(warehouse_dsn):
             conn.execute("select record_key, reason from raw._quarantine where released_at is null").fetchall(),
             key=lambda r: (r[0] or "", r[1]),
         )
+
+
+# Values a loose (text) source may hold, per contract type: valid, invalid, and some only newer servers take.
+INPUTS = {
+    "bigint": ["1", " -42 ", "9223372036854775807", "9223372036854775808", "x7", "12,50", "1.5", "", "0x1F"],
+    "integer": ["7", "2147483648", "1_000"],
+    contract.TS: ["2026-10-01 10:00:00+00", "2026-02-30 10:00:00+00", "yesterday", "10:00", "not a time"],
+    "inet": ["10.0.0.1", "10.0.0.300", "::1", "10.0.0.1/33"],
+    "jsonb": ['{"a": 1}', "{a: 1}", "[1, 2]", "null"],
+}
+
+
+def test_the_input_check_answers_as_the_cast_does_on_15_and_on_18(any_server):
+    """pg_input_is_valid is PostgreSQL 16+: on every supported server, `valid` is true exactly when the cast
+    that follows it succeeds, so a row is either quarantined or loads, never breaking the load."""
+    with psycopg.connect(any_server.url()) as conn:
+        valid = quarantine_rules.input_is_valid(conn)
+        for type_, values in INPUTS.items():
+            for value in values:
+                answer = conn.execute(sql.SQL("select {}").format(valid(sql.Literal(value), type_))).fetchone()[0]
+                try:
+                    with conn.transaction():
+                        conn.execute(sql.SQL("select cast({} as {})").format(sql.Literal(value), sql.SQL(type_)))
+                    casts = True
+                except psycopg.errors.DataError:
+                    casts = False
+                assert answer is casts, (any_server.version(), type_, value)
+        assert conn.execute(sql.SQL("select {}").format(valid(sql.Literal(None), "bigint"))).fetchone()[0] is None
+        first = conn.execute(
+            sql.SQL("select {}, {}").format(valid(sql.Literal("12"), "bigint"), valid(sql.Literal("x7"), "bigint"))
+        ).fetchone()
+        assert first == (True, False)
 
 
 def test_each_rule_quarantines_its_row_and_the_good_rows_load(loose_source):

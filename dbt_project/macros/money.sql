@@ -17,3 +17,10 @@
 {% macro reporting_ts(column) -%}
     cast(({{ column }} at time zone '{{ var("reporting_timezone") }}') as timestamp)
 {%- endmacro %}
+
+{#- The one meaning of "refunded" across the marts: a refund counts once issued and until it fails or is
+    canceled (queued, pending, processing, refunded), on the platform's side and on Mollie's alike: the money
+    is on its way back to the buyer, and Mollie has taken it from the balance. -#}
+{% macro is_refunded(status_column) -%}
+    ({{ status_column }} not in ('failed', 'canceled'))
+{%- endmacro %}

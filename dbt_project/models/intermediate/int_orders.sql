@@ -36,7 +36,8 @@ order_payments as (
         p.order_id,
         count(*) as payment_attempts,
         count(*) filter (where p.payment_status = 'failed') as failed_payments,
-        coalesce(sum(f.mollie_fee), 0) as mollie_fee
+        coalesce(sum(f.mollie_fee), 0) as mollie_fee,
+        greatest(max(p._loaded_at), max(f._loaded_at)) as _loaded_at
     from payments as p
     left join payment_fees as f on f.mollie_payment_id = p.mollie_payment_id
     group by p.order_id
@@ -46,7 +47,8 @@ order_refunds as (
     select
         p.order_id,
         count(*) as refund_count,
-        coalesce(sum(r.amount) filter (where r.refund_status = 'refunded'), 0) as refunded_amount
+        coalesce(sum(r.amount) filter (where {{ is_refunded('r.refund_status') }}), 0) as refunded_amount,
+        max(r._loaded_at) as _loaded_at
     from refunds as r
     inner join payments as p on p.payment_id = r.payment_id
     group by p.order_id
@@ -81,7 +83,9 @@ final as (
         coalesce(op.failed_payments, 0) as failed_payments,
         cast(coalesce(op.mollie_fee, 0) as numeric(18, 2)) as mollie_fee,
         coalesce(r.refund_count, 0) as refund_count,
-        cast(coalesce(r.refunded_amount, 0) as numeric(18, 2)) as refunded_amount
+        cast(coalesce(r.refunded_amount, 0) as numeric(18, 2)) as refunded_amount,
+        -- when anything behind this row was last loaded: incremental marts rebuild what changed after it
+        greatest(o._loaded_at, e._loaded_at, op._loaded_at, r._loaded_at) as _loaded_at
     from orders as o
     left join events as e on e.event_id = o.event_id
     left join deciding_payment as dp on dp.order_id = o.order_id

@@ -99,7 +99,7 @@ final as (
             when item_type = 'chargeback' then 'chargeback'
             when mollie_amount <> platform_amount then item_type || '_amount_mismatch'
             when item_type in ('payment', 'capture') and platform_status <> 'paid' then 'status_mismatch'
-            when item_type = 'refund' and platform_status <> 'refunded' then 'refund_status_mismatch'
+            when item_type = 'refund' and not {{ is_refunded('platform_status') }} then 'refund_status_mismatch'
         end as discrepancy_reason,
         mollie_amount - coalesce(platform_amount, 0) as item_difference
     from items

@@ -36,7 +36,7 @@ settlements as (
 platform_refunded as (
     select payment_id, sum(amount) as refunded_amount
     from platform_refunds
-    where refund_status not in ('failed', 'canceled')
+    where {{ is_refunded('refund_status') }}
     group by payment_id
 ),
 
@@ -68,7 +68,7 @@ mollie_all as (
 mollie_refunded as (
     select mollie_payment_id, sum(amount) as refunded_amount
     from mollie_refunds
-    where refund_status not in ('failed', 'canceled')
+    where {{ is_refunded('refund_status') }}
     group by mollie_payment_id
 ),
 

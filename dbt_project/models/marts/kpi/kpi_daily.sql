@@ -34,17 +34,23 @@ refunded as (
         sum(r.amount) as refunded_amount
     from refunds as r
     inner join payments as p on p.payment_id = r.payment_id
-    where r.refund_status = 'refunded'
+    where {{ is_refunded('r.refund_status') }}
     group by 1, 2
 ),
 
+activity as (
+    select date_day, currency from paid_orders
+    union
+    select date_day, currency from refunded
+),
+
+-- every day from a currency's first sale or refund to the as-of date (or its last activity, if later)
 days as (
     select cast(d as date) as date_day, c.currency
-    from (select min(date_day) as first_day from paid_orders) as bounds
+    from (select currency, min(date_day) as first_day, max(date_day) as last_day from activity group by currency) as c
     cross join lateral generate_series(
-        bounds.first_day, cast((now() at time zone '{{ var("reporting_timezone") }}') as date), interval '1 day'
+        c.first_day, greatest(c.last_day, {{ as_of_date() }}), interval '1 day'
     ) as d
-    cross join (select distinct currency from paid_orders) as c
 ),
 
 final as (
