@@ -14,9 +14,11 @@ import argparse
 import os
 import subprocess
 import sys
+import traceback
 from datetime import UTC, datetime
+from pathlib import Path
 
-from boxoffice.settings import PROJECT_DIR, Settings, SettingsError
+from boxoffice.settings import PROJECT_DIR, Settings, SettingsError, home_dir, mask_dsn
 from boxoffice.warehouse import EmbeddedServer
 
 
@@ -28,7 +30,7 @@ def cmd_db(args, settings: Settings) -> int:
     server = _server(settings)
     if args.action == "up":
         server.ensure_database("warehouse")
-        print(f"embedded PostgreSQL is up: {server.url('warehouse')}")
+        print(f"embedded PostgreSQL is up: {mask_dsn(server.url('warehouse'))} (password: boxoffice db url)")
     elif args.action == "down":
         print("stopped" if server.down() else "not running")
     elif args.action == "status":
@@ -65,17 +67,21 @@ def cmd_sandbox(args, settings: Settings) -> int:
 
 
 def _run_pipeline(settings: Settings, full_refresh: bool = False) -> int:
-    from boxoffice import pipeline
+    from boxoffice import pipeline, preflight
 
     settings.require_sources()
     if (settings.home / "demo.env").exists() and settings.embedded:
         from boxoffice.demo import build
 
         build.ensure_sandbox(_server(settings))
+    preflight.check(settings)
     print("Running the pipeline: extract -> dbt build -> Great Expectations -> reports ...", flush=True)
     outcome = pipeline.run_everything(settings, full_refresh=full_refresh)
+    if outcome.not_started:
+        print(f"boxoffice: the run did not start: {outcome.not_started}", file=sys.stderr)
+        return 1
     pipeline.print_summary(settings, outcome)
-    if not outcome.success:
+    if not outcome.ok:
         print("\nThe run failed; the marts stay as built for investigation (see `make ui`).")
         return 1
     return 0
@@ -112,7 +118,7 @@ Where to look next:
   revenue           {s.reports_dir / "revenue"}/revenue_by_organization.xlsx (+ CSV)
   GX data docs      {s.reports_dir / "data_docs"}/index.html
   Dagster UI        make ui   (runs, asset lineage, check results)
-  the warehouse     psql {server.url("warehouse")}   (schemas raw, staging, intermediate, marts, support)
+  the warehouse     psql "$(.venv/bin/boxoffice db url)"   (schemas raw, staging, intermediate, marts, support)
   rerun             make run  (a rerun rewrites no unchanged row)"""
     )
     return code
@@ -123,7 +129,9 @@ def cmd_report(args, settings: Settings) -> int:
 
     if not args.month or len(args.month) != 7 or args.month[4] != "-":
         raise SettingsError("--month is malformed: expected YYYY-MM")
-    report = reports.write_month(settings.warehouse_dsn, args.month, settings.reports_dir, settings.reporting_timezone)
+    report = reports.write_one_month(
+        settings.warehouse_dsn, args.month, settings.reports_dir, settings.reporting_timezone
+    )
     print(f"{report.month}: {report.settlements} settlements ({report.reconciled} reconciled), "
           f"{report.discrepancies} discrepancies")  # fmt: skip
     for path in report.files:
@@ -209,16 +217,36 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _log_error(error: BaseException) -> Path:
+    """The full traceback, for whoever digs deeper: in the home's logs, with DSN passwords masked."""
+    path = home_dir() / "logs" / "error.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(traceback.format_exception(error))
+    with open(path, "a") as f:
+        f.write(f"--- {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: boxoffice {' '.join(sys.argv[1:])}\n")
+        f.write(mask_dsn(text) + "\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
+    from boxoffice.preflight import Unreachable
+
     args = parser().parse_args(argv)
     try:
         settings = Settings.load()
         return args.func(args, settings)
     except SettingsError as err:
-        print(f"boxoffice: {err}", file=sys.stderr)
+        print(f"boxoffice: {mask_dsn(str(err))}", file=sys.stderr)
         return 2
+    except Unreachable as err:
+        print(f"boxoffice: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # anything else: one line here, the traceback in the log
+        lines = [line for line in str(err).strip().splitlines() if line.strip()] or [type(err).__name__]
+        print(f"boxoffice: {mask_dsn(lines[0])}\n  (details in {_log_error(err)})", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -44,6 +45,16 @@ def ensure_manifest() -> Path:
         cwd=DBT_PROJECT_DIR,
     )
     return MANIFEST
+
+
+def prune_runs(target: Path, prefix: str, keep: int = 5) -> list[Path]:
+    """Keep the artifacts of the last `keep` runs: dagster-dbt writes each run to a folder of its own under
+    target/, which otherwise grows without bound (hundreds of MB after a few dozen runs)."""
+    runs = sorted((p for p in target.glob(f"{prefix}*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    removed = runs[:-keep] if keep else runs
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
 
 
 @cache

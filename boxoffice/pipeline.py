@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ from boxoffice.settings import PROJECT_DIR, Settings
 from extract import mollie as mollie_extract
 from extract import platform as platform_extract
 from extract import quarantine
+from orchestration.extract_assets import CONTRACT_CHECK
 
 
 def prepare_dagster_home(settings: Settings) -> None:
@@ -26,6 +28,10 @@ def prepare_dagster_home(settings: Settings) -> None:
     os.environ["DAGSTER_HOME"] = str(home)
 
 
+DBT_ERRORS = "Errors parsed from dbt logs:"
+HOST_TAG, PID_TAG = "boxoffice/host", "boxoffice/pid"  # where a command-line run's process lives
+
+
 @dataclass
 class RunOutcome:
     success: bool
@@ -33,9 +39,17 @@ class RunOutcome:
     errored_checks: list[str] = field(default_factory=list)  # "<check>: <the database's message>"
     warned_checks: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
+    tables_not_loaded: list[str] = field(default_factory=list)  # "<table>: <the broken contract>"
+    not_started: str | None = None  # why the run could not start (e.g. another run holds the warehouse)
+    rows_in_future: list[str] = field(default_factory=list)  # "3 rows in organizations have updated_at in the future"
     rows_written: dict[str, int] = field(default_factory=dict)
     log_path: Path | None = None
     rows_quarantined: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Nothing to act on: every step ran, every table loaded, no blocking check failed or could not run."""
+        return self.success and not (self.failed_checks or self.errored_checks or self.tables_not_loaded)
 
 
 def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh: bool = False) -> RunOutcome:
@@ -49,11 +63,19 @@ def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh:
     job = defs.resolve_job_def("boxoffice_everything")
     log_path = settings.home / "logs" / "last_run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    # dagster-dbt re-emits every dbt log line on stdout: keep them in a file, the console gets the summary
-    with dg.DagsterInstance.get() as instance, open(log_path, "w") as log, contextlib.redirect_stdout(log):
+    # dagster-dbt re-emits every dbt log line on stdout and Dagster logs errors with their tracebacks on stderr:
+    # keep them in the run log, the console gets the summary
+    with (
+        dg.DagsterInstance.get() as instance,
+        open(log_path, "w") as log,
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),
+    ):
+        fail_dead_runs(instance)
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
+            tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
             run_config={
                 "loggers": {"console": {"config": {"log_level": log_level}}},
                 "ops": {
@@ -66,29 +88,69 @@ def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh:
                 },
             },
         )
+    return read_outcome(result, log_path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def fail_dead_runs(instance) -> list[str]:
+    """Runs started from this machine's command line that a kill left STARTED (their process is gone) are
+    marked failed, so the Dagster UI never shows a run in progress that nothing runs. (Runs the daemon
+    launched are watched by Dagster's own run monitoring, see dagster.yaml.)"""
+    import dagster as dg
+
+    in_progress = dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING], tags={HOST_TAG: socket.gethostname()}
+    )
+    failed = []
+    for run in instance.get_runs(filters=in_progress):
+        pid = int(run.tags.get(PID_TAG, "0"))
+        if pid and not _alive(pid):
+            instance.report_run_failed(run, f"the boxoffice process that ran it (pid {pid}) is gone: killed?")
+            failed.append(run.run_id)
+    return failed
+
+
+def read_outcome(result, log_path: Path | None = None) -> RunOutcome:
+    """What a person needs from a run: what failed, what could not run, what was loaded."""
+    import dagster as dg
+
     outcome = RunOutcome(success=result.success, log_path=log_path)
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            continue
+        name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        metadata = {k: v.value for k, v in evaluation.metadata.items()}
+        if evaluation.check_name == CONTRACT_CHECK:
+            outcome.tables_not_loaded.append(f"{evaluation.asset_key.path[-1]}: {metadata.get('error')}")
+        elif metadata.get("errored"):
+            outcome.errored_checks.append(f"{name}: {metadata.get('error')}")
+        elif evaluation.severity == dg.AssetCheckSeverity.ERROR:
+            outcome.failed_checks.append(name)
+        else:
+            outcome.warned_checks.append(name)
     for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
-            if not evaluation.passed:
-                name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-                errored = evaluation.metadata.get("errored")
-                if errored is not None and errored.value:
-                    outcome.errored_checks.append(f"{name}: {evaluation.metadata['error'].value}")
-                elif evaluation.severity == dg.AssetCheckSeverity.ERROR:
-                    outcome.failed_checks.append(name)
-                else:
-                    outcome.warned_checks.append(name)
-        elif event.event_type_value == "STEP_FAILURE":
+        if event.event_type_value == "STEP_FAILURE":
             outcome.failed_steps.append(f"{event.step_key}: {_first_line(event.event_specific_data.error)}")
-        elif event.event_type_value == "ASSET_MATERIALIZATION":
-            materialization = event.event_specific_data.materialization
-            written = materialization.metadata.get("rows_written")
-            if written is not None:
-                outcome.rows_written[materialization.asset_key.path[-1]] = int(written.value)
-            quarantined = materialization.metadata.get("rows_quarantined")
-            if quarantined is not None:
-                outcome.rows_quarantined += int(quarantined.value)
+        elif event.event_type_value == "RESOURCE_INIT_FAILURE" and not outcome.not_started:
+            outcome.not_started = _first_line(event.event_specific_data.error).split(": ", 1)[-1]
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        table = materialization.asset_key.path[-1]
+        if "rows_written" in metadata:
+            outcome.rows_written[table] = int(metadata["rows_written"])
+        outcome.rows_quarantined += int(metadata.get("rows_quarantined", 0))
+        if metadata.get("rows_in_future"):
+            outcome.rows_in_future.append(metadata["rows_in_future_note"])
     return outcome
 
 
@@ -97,7 +159,10 @@ def _first_line(error) -> str:
     while error is not None and error.cause is not None:
         error = error.cause
     message = (error.message if error is not None else "") or "unknown error"
-    return message.strip().splitlines()[0]
+    if DBT_ERRORS in message:  # dagster-dbt's own message says little; the errors it parsed from dbt say what failed
+        message = message.split(DBT_ERRORS, 1)[1]
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
 
 
 def layer_counts(settings: Settings) -> list[tuple[str, int | None, int, int]]:
@@ -141,25 +206,42 @@ def summary(settings: Settings) -> dict:
 
 
 def print_summary(settings: Settings, outcome: RunOutcome) -> None:
+    try:
+        _print_figures(settings, outcome)
+    except psycopg.Error as err:  # a run that stopped early may have left no marts to count
+        print(f"\n(no figures: {str(err).strip().splitlines()[0]})")
+    _print_findings(settings, outcome)
+
+
+def _print_figures(settings: Settings, outcome: RunOutcome) -> None:
     print("\nRows per table (source -> raw, and held in quarantine):")
     for table, source, raw, held in layer_counts(settings):
         src = f"{source:>9,}" if source is not None else "      api"
         print(f"  {table:32} {src} {raw:>9,} {held:>9,}")
-    print(f"\nThis run wrote {sum(outcome.rows_written.values()):,} new or changed rows to raw "
-          f"({outcome.rows_quarantined:,} quarantined, see raw._quarantine)")  # fmt: skip
+    written = sum(outcome.rows_written.values())
+    held = f"{outcome.rows_quarantined:,} quarantined, see raw._quarantine"
+    print(f"\nThis run wrote {written:,} new or changed rows to raw ({held})")
     s = summary(settings)
     print(f"\nGMV (paid orders):         EUR {s['gmv']:,.2f} over {s['paid_orders']:,} orders")
     print(f"Tickets sold:              {s['tickets_sold']:,}")
     print(f"Mollie paid out:           EUR {s['paid_out']:,.2f} in {s['settlements']} settlements")
     print(f"Settlements reconciled:    {s['reconciled']} of {s['settlements']} ({s['discrepant']} with discrepancies)")
     print("Payments by match status:  " + ", ".join(f"{k} {v:,}" for k, v in s["payment_match_status"].items()))
+
+
+def _print_findings(settings: Settings, outcome: RunOutcome) -> None:
+    if settings.demo_salt_warning:
+        print(f"WARNING: {settings.demo_salt_warning}")
     if outcome.warned_checks:
         print("Checks with findings (warn): " + ", ".join(outcome.warned_checks))
     if outcome.failed_checks:
         print("BLOCKING CHECKS FAILED:    " + ", ".join(outcome.failed_checks))
     for check in outcome.errored_checks:
         print(f"CHECKS THAT COULD NOT RUN: {check}")
-    if outcome.failed_steps:
-        for step in outcome.failed_steps:
-            print(f"FAILED STEP:               {step}")
+    for table in outcome.tables_not_loaded:
+        print(f"TABLE NOT LOADED:          {table} (raw keeps its last load; the rest of the run went on)")
+    for line in outcome.rows_in_future:
+        print(f"NOTE: {line} (loaded; the cursor stays at the source's clock)")
+    for step in outcome.failed_steps:
+        print(f"FAILED STEP:               {step}")
     print(f"Full run log (dbt output): {outcome.log_path}")

@@ -5,7 +5,10 @@ Reads only the marts. A month is the reporting-time-zone month of the settlement
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -53,6 +56,8 @@ REVENUE_SQL = """
     from marts.fct_revenue_by_organization
     order by gmv desc, organization_id
 """
+# A text cell starting with one of these is a formula to a spreadsheet (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Amounts stay numbers in the workbook, shown with their currency. Every amount the marts give is a
 # Decimal (read with coerce_float=False) and every count an int, so the type says which is which.
 MONEY_FORMAT = '#,##0.00 "EUR";-#,##0.00 "EUR"'
@@ -90,9 +95,9 @@ def write_month(warehouse_dsn: str, month: str, reports_dir: Path, timezone: str
     engine.dispose()
     folder = reports_dir / "reconciliation" / month
     folder.mkdir(parents=True, exist_ok=True)
-    settlements.to_csv(folder / "settlements.csv", index=False)
-    discrepancies.to_csv(folder / "discrepancies.csv", index=False)
-    daily.to_csv(folder / "daily.csv", index=False)
+    write_csv(settlements, folder / "settlements.csv")
+    write_csv(discrepancies, folder / "discrepancies.csv")
+    write_csv(daily, folder / "daily.csv")
 
     reported = sum(settlements["reported_amount"], Decimal(0))
     expected = sum(settlements["expected_amount"], Decimal(0))
@@ -157,12 +162,25 @@ def write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
             for cell, value in zip(sheet[sheet.max_row], row, strict=True):
                 if isinstance(value, Decimal):
                     cell.number_format = MONEY_FORMAT
+                elif is_formula_like(value):  # text, never a formula: stored as a string, shown with a quote prefix
+                    cell.value, cell.data_type, cell.quotePrefix = value, "s", True
         for i, column in enumerate(frame.columns, start=1):
             sheet.column_dimensions[get_column_letter(i)].width = max(12, min(40, len(str(column)) + 4))
         sheet.freeze_panes = "A2"
         if len(frame):
             sheet.auto_filter.ref = sheet.dimensions
     book.save(path)
+
+
+def is_formula_like(value) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """A CSV finance can open in a spreadsheet: text that would start a formula gets a leading quote, so it is
+    shown as the text it is (numbers, Decimals included, are left as numbers)."""
+    # RFC 4180 line ends (CRLF): the writer then quotes any field holding a CR or LF of its own
+    frame.map(lambda v: "'" + v if is_formula_like(v) else v).to_csv(path, index=False, lineterminator="\r\n")
 
 
 def _cell(value):
@@ -184,12 +202,49 @@ def write_revenue(warehouse_dsn: str, reports_dir: Path) -> Path:
     engine.dispose()
     folder = reports_dir / "revenue"
     folder.mkdir(parents=True, exist_ok=True)
-    revenue.to_csv(folder / "revenue_by_organization.csv", index=False)
+    write_csv(revenue, folder / "revenue_by_organization.csv")
     write_workbook(folder / "revenue_by_organization.xlsx", {"Revenue by organization": revenue})
     return folder
 
 
+def _swap_in(new: Path, final: Path) -> None:
+    """Put a folder written aside in place of the old one: a reader (or a kill) sees the old or the new,
+    never a mix of months from two runs."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _writing_area(reports_dir: Path) -> Path:
+    """A folder beside the reports (same file system, so the swap is a rename); leftovers of killed runs go."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in [*reports_dir.glob(".writing-*"), *reports_dir.rglob(".old-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=".writing-", dir=reports_dir))
+
+
 def write_all(warehouse_dsn: str, reports_dir: Path, timezone: str) -> list[MonthlyReport]:
-    written = [write_month(warehouse_dsn, m, reports_dir, timezone) for m in months(warehouse_dsn)]
-    write_revenue(warehouse_dsn, reports_dir)
-    return written
+    """Every month's reconciliation report and the revenue files, written aside and swapped in whole."""
+    area = _writing_area(reports_dir)
+    try:
+        written = [write_month(warehouse_dsn, m, area, timezone) for m in months(warehouse_dsn)]
+        write_revenue(warehouse_dsn, area)
+        for folder in ("reconciliation", "revenue"):
+            _swap_in(area / folder, reports_dir / folder)
+    finally:
+        shutil.rmtree(area, ignore_errors=True)
+    return [replace(r, folder=reports_dir / "reconciliation" / r.month) for r in written]
+
+
+def write_one_month(warehouse_dsn: str, month: str, reports_dir: Path, timezone: str) -> MonthlyReport:
+    """One month on demand, written aside and swapped in whole."""
+    area = _writing_area(reports_dir)
+    try:
+        report = write_month(warehouse_dsn, month, area, timezone)
+        _swap_in(report.folder, reports_dir / "reconciliation" / month)
+    finally:
+        shutil.rmtree(area, ignore_errors=True)
+    return replace(report, folder=reports_dir / "reconciliation" / month)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlparse
@@ -29,6 +30,7 @@ for _var, _value in {
     os.environ.setdefault(_var, _value)
 
 DEFAULT_TIMEZONE = "Europe/Amsterdam"  # the reporting time zone unless REPORTING_TIMEZONE says otherwise
+DEMO_PII_SALT = "boxoffice-demo-salt"  # the demo's; a warehouse of real buyers must set PII_SALT
 TOKEN_PATTERN = re.compile(r"^(access|live|test)_\w{5,}$")
 
 
@@ -50,11 +52,39 @@ def _layered_environment() -> dict[str, str]:
     return values
 
 
+_URL_PASSWORD = re.compile(r"(\b[a-z][\w+.-]*://[^:/@\s'\"]*:)[^@\s'\"]*@", re.IGNORECASE)
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def mask_dsn(text: str) -> str:
+    """Any connection string in `text` with its password replaced by ***: URLs and key=value DSNs alike."""
+    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
 def _check_dsn(name: str, value: str) -> str:
-    parsed = urlparse(value)
-    if parsed.scheme not in ("postgresql", "postgres") or not (parsed.path or "").strip("/"):
-        raise SettingsError(f"{name} is malformed: expected postgresql://user:password@host:port/dbname, got {value!r}")
+    try:
+        parsed = urlparse(value)
+        ok = parsed.scheme in ("postgresql", "postgres") and bool((parsed.path or "").strip("/")) and parsed.port != 0
+    except ValueError:  # e.g. a port that is not a number
+        ok = False
+    if not ok:
+        raise SettingsError(
+            f"{name} is malformed: expected postgresql://user:password@host:port/dbname, got {mask_dsn(value)!r}"
+        )
     return value
+
+
+def _parse_as_of(value: str | None) -> datetime | None:
+    """BOXOFFICE_AS_OF: an ISO timestamp (a date alone is its midnight); without a zone it is UTC."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise SettingsError(
+            f"BOXOFFICE_AS_OF is malformed: expected an ISO timestamp such as 2026-11-01T12:00:00+00:00, got {value!r}"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -69,6 +99,11 @@ class Settings:
     home: Path = field(default_factory=home_dir)
     extract_lookback_minutes: int = 15
     extract_chunk_rows: int = 500_000
+    pii_salt: str = DEMO_PII_SALT
+    as_of: datetime | None = None  # the marts' "now"; None: the build time
+    analytics_role: str = "analytics"
+    support_role: str = "support"
+    run_lock_wait_seconds: int = 60
 
     @classmethod
     def load(cls) -> Settings:
@@ -100,12 +135,26 @@ class Settings:
         if not reports.is_absolute():
             reports = PROJECT_DIR / reports
         ints = {}
-        for var, default, minimum in (("EXTRACT_LOOKBACK_MINUTES", 15, 0), ("EXTRACT_CHUNK_ROWS", 500_000, 1)):
+        for var, default, minimum in (
+            ("EXTRACT_LOOKBACK_MINUTES", 15, 0),
+            ("EXTRACT_CHUNK_ROWS", 500_000, 1),
+            ("RUN_LOCK_WAIT_SECONDS", 60, 0),
+        ):
             raw = env.get(var) or str(default)
             if not raw.isdigit() or int(raw) < minimum:
                 raise SettingsError(f"{var} is malformed: expected a whole number >= {minimum}, got {raw!r}")
             ints[var] = int(raw)
+        roles = {}
+        for var, default in (("ANALYTICS_ROLE", "analytics"), ("SUPPORT_ROLE", "support")):
+            roles[var] = env.get(var) or default
+            if not re.fullmatch(r"[a-z_][a-z0-9_]*", roles[var]):
+                raise SettingsError(f"{var} is malformed: {roles[var]!r} is not a lowercase role name")
         return cls(
+            pii_salt=env.get("PII_SALT") or DEMO_PII_SALT,
+            as_of=_parse_as_of(env.get("BOXOFFICE_AS_OF")),
+            analytics_role=roles["ANALYTICS_ROLE"],
+            support_role=roles["SUPPORT_ROLE"],
+            run_lock_wait_seconds=ints["RUN_LOCK_WAIT_SECONDS"],
             extract_lookback_minutes=ints["EXTRACT_LOOKBACK_MINUTES"],
             extract_chunk_rows=ints["EXTRACT_CHUNK_ROWS"],
             warehouse_dsn_override=warehouse,
@@ -124,6 +173,16 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return self.warehouse_dsn_override is None
+
+    @property
+    def demo_salt_warning(self) -> str | None:
+        """The demo's PII salt on a warehouse of one's own: anyone with the code can reverse the hashes."""
+        if self.pii_salt != DEMO_PII_SALT or self.embedded:
+            return None
+        return (
+            "PII_SALT is the demo's default on a warehouse of your own (WAREHOUSE_DSN): anyone with this code can "
+            "reverse the buyer hashes. Set PII_SALT to a secret of your own."
+        )
 
     @cached_property
     def warehouse_dsn(self) -> str:

@@ -2,7 +2,9 @@
 warehouse, and any other installed version the same way (the tests start Debian's PostgreSQL 15).
 
 Its data directory lives in `<home>/pgdata`; it listens on 127.0.0.1 on a port chosen once and recorded
-in `<home>/server.json` (so Metabase and psql can connect), and on a Unix socket in the data directory.
+in `<home>/server.json` (so Metabase and psql can connect), and on a Unix socket in the data directory
+that only the server's OS user may open. Every connection needs the password generated at initdb
+(scram-sha-256), kept in `<home>/server.password` with mode 0600; replication connections are refused.
 It keeps running between commands until `boxoffice db down`.
 """
 
@@ -10,14 +12,37 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 
-SERVER_OPTIONS = "-c synchronous_commit=off -c max_connections=100 -c shared_buffers=256MB"
+SERVER_OPTIONS = (
+    "-c synchronous_commit=off -c max_connections=100 -c shared_buffers=256MB -c unix_socket_permissions=0700"
+)
+# Password for everyone, on the socket and on 127.0.0.1; no replication entry, so replication is refused.
+PG_HBA = """# Written by boxoffice: every connection needs the password (scram-sha-256); no replication.
+local   all   all                  scram-sha-256
+host    all   all   127.0.0.1/32   scram-sha-256
+host    all   all   ::1/128        scram-sha-256
+"""
+
+
+def write_secret(path: Path, text: str) -> None:
+    """A file only its owner may read: created with mode 0600, never world-readable for a moment."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
 
 
 def _embedded():
@@ -47,6 +72,14 @@ class PostgresServer:
         self.bin_dir = Path(bin_dir)
         self.os_user = os_user
         self.state_file = Path(state_file)
+        self.password_file = self.state_file.with_suffix(".password")
+
+    @property
+    def password(self) -> str:
+        """The superuser's password, generated once (mode 0600 beside the server's state)."""
+        if not self.password_file.exists():
+            write_secret(self.password_file, secrets.token_urlsafe(24))
+        return self.password_file.read_text().strip()
 
     # -- state -------------------------------------------------------------------------------------
     @property
@@ -59,7 +92,7 @@ class PostgresServer:
         return port
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://postgres:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{database}"
 
     def version(self) -> str:
         return (self.pgdata / "PG_VERSION").read_text().strip()
@@ -89,17 +122,44 @@ class PostgresServer:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         if self._run_as():
             self._prepare_for_os_user()
-        command = [
-            str(self.bin_dir / "initdb"),
-            "-D",
-            str(self.pgdata),
-            "--auth=trust",
-            "--encoding=utf8",
-            "--locale=C",
-            "-U",
-            "postgres",
-        ]
-        subprocess.run(command, check=True, capture_output=True, text=True, timeout=120, **self._run_as())
+        with tempfile.TemporaryDirectory() as tmp:  # initdb reads the password from a file the server user owns
+            pwfile = Path(tmp) / "pw"
+            write_secret(pwfile, self.password + "\n")
+            if self._run_as():
+                import pwd
+
+                user = pwd.getpwnam(self.os_user)
+                os.chown(tmp, user.pw_uid, user.pw_gid)
+                os.chown(pwfile, user.pw_uid, user.pw_gid)
+            command = [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=utf8",
+                "--locale=C",
+                "-U",
+                "postgres",
+            ]
+            subprocess.run(command, check=True, capture_output=True, text=True, timeout=120, **self._run_as())
+        self._write_hba()
+
+    def _write_hba(self) -> None:
+        hba = self.pgdata / "pg_hba.conf"
+        stat = hba.stat()
+        hba.write_text(PG_HBA)
+        os.chown(hba, stat.st_uid, stat.st_gid)
+
+    def _secure(self) -> None:
+        """A data directory made before passwords (trust for everyone): set the password, then require it."""
+        if (self.pgdata / "pg_hba.conf").read_text() == PG_HBA:
+            return
+        trusting = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        with psycopg.connect(trusting, autocommit=True) as conn:
+            conn.execute(sql.SQL("alter role postgres password {}").format(sql.Literal(self.password)))
+            self._write_hba()
+            conn.execute("select pg_reload_conf()")
 
     def is_running(self) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():
@@ -116,6 +176,7 @@ class PostgresServer:
             if result.returncode != 0:
                 log = (self.pgdata / "log").read_text()[-2000:] if (self.pgdata / "log").exists() else ""
                 raise RuntimeError(f"PostgreSQL in {self.pgdata} did not start: {result.stderr.strip()}\n{log}")
+        self._secure()
         return self.url()
 
     def down(self) -> bool:
@@ -160,3 +221,60 @@ class EmbeddedServer(PostgresServer):
         if os.geteuid() == 0:
             _embedded()[1].ensure_user_exists(self.os_user)
         return super()._run_as()
+
+
+def store_pii_salt(dsn: str, salt: str) -> None:
+    """Keep the PII salt where only the warehouse's own user reads it: a one-row table in raw (revoked from
+    PUBLIC; the reader roles have no access to raw). The hashes join it, so the salt is in no SQL text,
+    view definition or dbt artifact."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("create schema if not exists raw")
+        conn.execute(
+            "create table if not exists raw._pii_salt "
+            "(id boolean primary key default true check (id), salt text not null)"
+        )
+        conn.execute("revoke all on raw._pii_salt from public")
+        conn.execute(
+            "insert into raw._pii_salt (salt) values (%s) on conflict (id) do update set salt = excluded.salt "
+            "where raw._pii_salt.salt is distinct from excluded.salt",
+            (salt,),
+        )
+
+
+RUN_LOCK_KEY = 7_262_353_001  # one PostgreSQL advisory lock per warehouse: the run that writes it
+
+
+class WarehouseBusy(Exception):
+    """Another run holds the warehouse; the message names it."""
+
+
+def run_lock_holder(conn: psycopg.Connection) -> str:
+    row = conn.execute(
+        "select a.application_name, a.backend_start, a.pid from pg_locks as l "
+        "join pg_stat_activity as a on a.pid = l.pid "
+        "where l.locktype = 'advisory' and l.granted and l.classid = %s and l.objid = %s",
+        (RUN_LOCK_KEY >> 32, RUN_LOCK_KEY & 0xFFFFFFFF),
+    ).fetchone()
+    if row is None:
+        return "nobody (it was just released)"
+    name, since, pid = row
+    return f"{name or 'an unnamed session'} (since {since:%Y-%m-%d %H:%M:%S %Z}, server pid {pid})"
+
+
+@contextmanager
+def run_lock(dsn: str, holder: str, wait_seconds: float) -> Iterator[None]:
+    """Hold the warehouse for one run: a session-level advisory lock, so a killed run releases it with its
+    connection. Waits up to `wait_seconds` for another run to finish, then raises WarehouseBusy naming it."""
+    conn = psycopg.connect(dsn, autocommit=True, application_name=holder[:63])
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while not conn.execute("select pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,)).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"another run holds the warehouse: {run_lock_holder(conn)}; waited {wait_seconds:.0f}s "
+                    "(RUN_LOCK_WAIT_SECONDS)"
+                )
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        yield
+    finally:
+        conn.close()  # closing the session releases the lock

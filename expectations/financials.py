@@ -90,8 +90,9 @@ PAID_GMV_MATCHES_MOLLIE = RowExpectation(
 
 CONTROL_TOTALS = RowExpectation(
     name="control_totals_kept",
-    description="Row counts and money sums of raw equal the source's at extraction time (quarantined rows "
-    "apart), and the financial mart keeps raw's paid orders and their money: no loss, no fan-out.",
+    description="Row counts and money sums of raw equal the source's at extraction time, the rows held in "
+    "quarantine then left out on both sides; and the financial mart keeps raw's paid orders and their money: "
+    "no loss, no fan-out.",
     query="""
         with latest as (
             select distinct on (b.source_table) b.*
@@ -99,11 +100,14 @@ CONTROL_TOTALS = RowExpectation(
             order by b.source_table, b.measured_at desc
         ),
         checks as (
-            select source_table, 'raw rows' as layer, source_rows as expected, raw_rows + quarantined_rows as actual
+            select source_table, 'raw rows (not held in quarantine)' as layer,
+                   coalesce(source_kept_rows, source_rows - quarantined_rows) as expected,
+                   coalesce(raw_kept_rows, raw_rows) as actual
             from latest
             union all
-            select source_table, 'raw ' || amount_column, source_amount_cents, raw_amount_cents
-            from latest where quarantined_rows = 0 and amount_column is not null
+            select source_table, 'raw ' || amount_column || ' (not held in quarantine)',
+                   source_kept_cents, raw_kept_cents
+            from latest where amount_column is not null and source_kept_cents is not null
             union all
             select 'orders', 'fct_financial_monthly paid orders',
                    (select count(*) from {{ source('platform', 'orders') }} where paid_at is not null),
@@ -123,6 +127,6 @@ LEDGER = Suite("balance_ledger", "fct_balance_transactions", ("marts", "fct_bala
                (BALANCE_TRANSACTION_IDENTITY,))  # fmt: skip
 PAYOUTS = Suite("payouts", "fct_payouts", ("marts", "fct_payouts"), (TRANSFER_EQUALS_SETTLEMENT,))
 PAID_GMV = Suite("paid_gmv", "fct_financial_monthly", ("marts", "fct_financial_monthly"), (PAID_GMV_MATCHES_MOLLIE,))
-CONTROL = Suite("control_totals", ("extract", "control_totals"), ("marts", "fct_financial_monthly"),
+CONTROL = Suite("control_totals", ("boxoffice", "control_totals"), ("marts", "fct_financial_monthly"),
                 (CONTROL_TOTALS,))  # fmt: skip
 SUITES = (LEDGER, PAYOUTS, PAID_GMV, CONTROL)

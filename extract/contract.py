@@ -65,6 +65,18 @@ AMOUNTS = {
     "refunds": ["amount_cents"],
 }
 
+# Rules across a row's values: (columns, SQL over them that must hold, reason). Amounts are compared as
+# bigint: a malformed one was caught by an earlier rule (the first rule a row breaks is its reason).
+ROW_RULES = {
+    "orders": [
+        (
+            ["total_cents", "tickets_amount_cents", "service_fee_cents"],
+            "{total_cents} = {tickets_amount_cents} + {service_fee_cents}",
+            "total_cents is not tickets_amount_cents + service_fee_cents",
+        )
+    ],
+}
+
 # The currencies Mollie settles in.
 CURRENCIES = ["AED", "AUD", "BGN", "BRL", "CAD", "CHF", "CZK", "DKK", "EUR", "GBP", "HKD", "HUF", "ILS", "ISK",
               "JPY", "MXN", "MYR", "NOK", "NZD", "PHP", "PLN", "RON", "RUB", "SEK", "SGD", "THB", "TWD", "USD",

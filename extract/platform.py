@@ -27,6 +27,8 @@ STATE_TABLE = "_extract_state"
 DEFAULT_LOOKBACK = timedelta(minutes=15)
 DEFAULT_CHUNK_ROWS = 500_000
 MIN_ID = str(-(2**63))
+# A source clock this far ahead of its own now() is a row dated in the future, not clock skew.
+FUTURE_ALLOWANCE = timedelta(minutes=5)
 
 TABLES = contract.LOAD_ORDER
 
@@ -146,104 +148,167 @@ def load_table(
     reason), merged, and its cursor saved, in one warehouse transaction: a run killed at any point
     resumes where the last chunk committed, and re-read rows merge as no-ops. Two warehouse sessions
     take turns, so the next chunk streams in while the previous one is checked and merged; chunks
-    still commit strictly in order, so the saved cursor never passes an uncommitted chunk.
+    still commit strictly in order, so the saved cursor never passes an uncommitted chunk. The saved
+    cursor never passes the source's clock either: a row dated in the future is loaded and counted, and
+    cannot hide the changes that come after it.
     """
     started = time.monotonic()
-    target = raw_table(table)
-    order = cursor_column(table)
-    totals = {"read": 0, "written": 0, "quarantined": 0}
     with (
         psycopg.connect(source_dsn) as src,
         psycopg.connect(warehouse_dsn) as dst,
         psycopg.connect(warehouse_dsn) as dst2,
         ThreadPoolExecutor(max_workers=1) as finisher,
     ):
-        for conn in (dst, dst2):
+        load = _TableLoad(src, (dst, dst2), schema, table, batch_id, progress)
+        load.prepare(full_refresh, lookback, chunk_rows)
+        load.run(finisher, chunk_rows)
+        load.settle()
+    return load.result(time.monotonic() - started)
+
+
+class _TableLoad:
+    """One table's load: what to read, the chunks, and what is settled at the end."""
+
+    def __init__(self, src, sessions, schema: str, table: str, batch_id: str, progress: Callable[[str], None]):
+        self.src, self.sessions = src, sessions
+        self.schema, self.table, self.batch_id, self.progress = schema, table, batch_id, progress
+        self.target = raw_table(table)
+        self.order = cursor_column(table)
+        self.totals = {"read": 0, "written": 0, "quarantined": 0}
+        self.rows_in_future = 0
+
+    def prepare(self, full_refresh: bool, lookback: timedelta, chunk_rows: int) -> None:
+        src, dst = self.src, self.sessions[0]
+        for conn in self.sessions:
             conn.execute("set temp_buffers = '512MB'")  # keep a chunk's stage in memory (before any temp table)
             conn.execute("set work_mem = '256MB'")  # the foreign-key checks hash a chunk without spilling to disk
-        source = source_columns(src, schema, table)
-        columns = raw_columns(table, source)
-        names = [n for n, _ in columns]
-        unique_key = key_is_unique(src, schema, table)
-        ensure_table(dst, target, columns, ["id"])
+        source = source_columns(src, self.schema, self.table)
+        self.columns = raw_columns(self.table, source)
+        self.names = [n for n, _ in self.columns]
+        self.types = dict(source)
+        ensure_table(dst, self.target, self.columns, ["id"])
         ensure_state(dst)
         quarantine.ensure_table(dst)
-        first_load = raw.begin_first_load(dst, target)
+        self.first_load = raw.begin_first_load(dst, self.target)
         dst.commit()
-        saved = None if full_refresh else read_cursor(dst, table)
-        position = (_minus(saved[0], lookback), MIN_ID) if saved else ("0001-01-01 00:00:00+00", MIN_ID)
-        types = dict(source)
+        saved = None if full_refresh else read_cursor(dst, self.table)
+        self.position = (_minus(saved[0], lookback), MIN_ID) if saved else ("0001-01-01 00:00:00+00", MIN_ID)
+        self.source_now = src.execute("select now()").fetchone()[0]
+        utf8 = src.execute("show server_encoding").fetchone()[0] == "UTF8"
+        unique = key_is_unique(src, self.schema, self.table)
+        self.stages = [quarantine.Stage(c, self.table, self.target, self.columns, self.types, unique, utf8)
+                       for c in self.sessions]  # fmt: skip
+        self._statements(chunk_rows)
+        self.expected = self._expected(whole_table=saved is None)
+        src.commit()
+
+    def _statements(self, chunk_rows: int) -> None:
         parts = {
-            "cols": sql.SQL(", ").join(map(sql.Identifier, names)),
-            "table": sql.Identifier(schema, table),
-            "order": sql.Identifier(order),
+            "cols": sql.SQL(", ").join(map(sql.Identifier, self.names)),
+            "table": sql.Identifier(self.schema, self.table),
+            "order": sql.Identifier(self.order),
+            "format": sql.SQL("(format binary)" if self.stages[0].binary else ""),
         }
         # The cursor is compared in the source column's own type (a loose source may keep it as text).
-        after = sql.SQL("({order}, id) > (cast(%s as {otype}), cast(%s as {itype}))").format(
-            **parts, otype=sql.SQL(types[order]), itype=sql.SQL(types["id"])
+        self.after = sql.SQL("({order}, id) > (cast(%s as {otype}), cast(%s as {itype}))").format(
+            **parts, otype=sql.SQL(self.types[self.order]), itype=sql.SQL(self.types["id"])
         )
-        # For progress: a whole-table read takes the planner's estimate (a count would read the table once more).
-        expected = src.execute("select reltuples::bigint from pg_class where oid = %s::regclass",
-                               (sql.Identifier(schema, table).as_string(src),)).fetchone()[0]  # fmt: skip
-        if saved or expected < 0:
-            expected = src.execute(sql.SQL("select count(*) from {table} where {after}").format(**parts, after=after),
-                                   position).fetchone()[0]  # fmt: skip
-        utf8 = src.execute("show server_encoding").fetchone()[0] == "UTF8"
-        src.commit()
-        stages = [quarantine.Stage(c, table, target, columns, types, unique_key, utf8) for c in (dst, dst2)]
-        parts["format"] = sql.SQL("(format binary)" if stages[0].binary else "")
-        select = sql.SQL(
-            "copy (select {cols} from {table} where {after} order by {order}, id limit {n}) to stdout {format}"
-        )
-        select = select.format(**parts, after=after, n=sql.Literal(chunk_rows))
+        select = "copy (select {cols} from {table} where {after} order by {order}, id limit {n}) to stdout {format}"
+        self.select = sql.SQL(select).format(**parts, after=self.after, n=sql.Literal(chunk_rows))
         # A keyset never returns rows whose cursor column is null: read them apart, so they reach the rules.
-        null_cursor = sql.SQL("copy (select {cols} from {table} where {order} is null) to stdout {format}")
-        null_cursor = null_cursor.format(**parts)
+        self.null_cursor = sql.SQL("copy (select {cols} from {table} where {order} is null) to stdout {format}")
+        self.null_cursor = self.null_cursor.format(**parts)
 
-        def finish(stage: quarantine.Stage, position: tuple[str, str] | None) -> None:
-            """Check, merge and commit one staged chunk, with its cursor."""
-            if first_load:  # append what passes in one scan; only a chunk with rejects is checked again
-                written = raw.append(stage.conn, target, names, batch_id, stage.passing_rows())
-                quarantined = stage.check(batch_id) if written < stage.rows or stage.bad_utf8 else 0
-            else:  # keys are unique: duplicates within the batch were quarantined
-                stage.plan_key_lookups()
-                quarantined = stage.check(batch_id)
-                written = merge(stage.conn, target, names, ["id"], batch_id, stage.good_rows(), distinct=False)
-            stage.release_retried()
-            if position is not None:
-                _save_cursor(stage.conn, table, position, batch_id)
-            stage.conn.commit()
-            totals["read"] += stage.streamed
-            totals["written"] += written
-            totals["quarantined"] += quarantined
-            done = min(100, round(100 * totals["read"] / expected)) if expected else 100
-            read, written = totals["read"], totals["written"]
-            progress(f"{table}: {done}% ({read:,} of ~{expected:,} rows read), {written:,} written, "
-                     f"{totals['quarantined']:,} quarantined")  # fmt: skip
+    def _expected(self, whole_table: bool) -> int:
+        """For progress: a whole-table read takes the planner's estimate (a count would read it once more)."""
+        table = sql.Identifier(self.schema, self.table)
+        if whole_table:
+            estimate = self.src.execute("select reltuples::bigint from pg_class where oid = %s::regclass",
+                                        (table.as_string(self.src),)).fetchone()[0]  # fmt: skip
+            if estimate >= 0:
+                return estimate
+        count = sql.SQL("select count(*) from {} where {}").format(table, self.after)
+        return self.src.execute(count, self.position).fetchone()[0]
 
+    def run(self, finisher: ThreadPoolExecutor, chunk_rows: int) -> None:
         pending = None
         for chunk in itertools.count():
-            stage = stages[chunk % 2]  # its session is free: the chunk before last has committed
+            stage = self.stages[chunk % 2]  # its session is free: the chunk before last has committed
             stage.create()
-            last = stage.copy_in(copy_rows(src, select, position), cursor=order)
-            src.commit()
+            last = stage.copy_in(copy_rows(self.src, self.select, self.position), cursor=self.order)
+            self.src.commit()
             keyset_rows = stage.streamed
             if chunk == 0:
-                stage.copy_in(copy_rows(src, null_cursor))
-                src.commit()
+                stage.copy_in(copy_rows(self.src, self.null_cursor))
+                self.src.commit()
                 stage.add_retried()
-            position = last or position
+            self.position = last or self.position
             if pending is not None:
                 pending.result()  # chunks commit in order; a failed one stops the load here
-            pending = finisher.submit(finish, stage, last)
+            pending = finisher.submit(self.finish, stage, last)
             if keyset_rows < chunk_rows:
                 break
         pending.result()
-        if first_load:
-            totals["written"] -= raw.end_first_load(dst, target, ["id"], [order])
-            dst.commit()
-        position_text = str(position[0])
-    read, written, quarantined = totals["read"], totals["written"], totals["quarantined"]
-    result = LoadResult(target, read, written, batch_id, time.monotonic() - started, quarantined=quarantined)
-    result.cursor = f"{position_text} / {position[1]}"
-    return result
+
+    def finish(self, stage: quarantine.Stage, position: tuple[str, str] | None) -> None:
+        """Check, merge and commit one staged chunk, with its cursor."""
+        if self.first_load:  # append what passes in one scan; only a chunk with rejects is checked again
+            written = raw.append(stage.conn, self.target, self.names, self.batch_id, stage.passing_rows())
+            quarantined = stage.check(self.batch_id) if written < stage.rows or stage.bad_utf8 else 0
+        else:  # keys are unique: duplicates within the batch were quarantined
+            stage.plan_key_lookups()
+            quarantined = stage.check(self.batch_id)
+            written = merge(stage.conn, self.target, self.names, ["id"], self.batch_id, stage.good_rows(),
+                            distinct=False)  # fmt: skip
+        stage.release_passed()
+        if position is not None:
+            _save_cursor(stage.conn, self.table, self._capped(position), self.batch_id)
+        stage.conn.commit()
+        totals = self.totals
+        totals["read"] += stage.streamed
+        totals["written"] += written
+        totals["quarantined"] += quarantined
+        done = min(100, round(100 * totals["read"] / self.expected)) if self.expected else 100
+        self.progress(f"{self.table}: {done}% ({totals['read']:,} of ~{self.expected:,} rows read), "
+                      f"{totals['written']:,} written, {totals['quarantined']:,} quarantined")  # fmt: skip
+
+    def _capped(self, position: tuple[str, str]) -> tuple[str, str]:
+        """The cursor to commit: never past the source's now(), so a row dated in the future (a wrong clock,
+        a typo) is re-read each run instead of hiding every change made after it."""
+        try:
+            at = datetime.fromisoformat(position[0])
+        except ValueError:
+            return position
+        if at.tzinfo is not None and at > self.source_now:
+            return self.source_now.isoformat(), MIN_ID
+        return position
+
+    def settle(self) -> None:
+        """After the last chunk: the key of a first load, held keys whose row is gone, rows dated ahead."""
+        dst = self.sessions[0]
+        if self.first_load:
+            self.totals["written"] -= raw.end_first_load(dst, self.target, ["id"], [self.order])
+        quarantine.release_gone(dst, self.src, self.schema, self.table)
+        dst.commit()
+        if self.types[self.order] in (contract.TS, "timestamp without time zone"):
+            ahead = sql.SQL("select count(*) from {} where {} > now() + %s").format(
+                sql.Identifier(self.schema, self.table), sql.Identifier(self.order)
+            )
+            self.rows_in_future = self.src.execute(ahead, (FUTURE_ALLOWANCE,)).fetchone()[0]
+            self.src.commit()
+        if self.rows_in_future:
+            self.progress(self.future_message)
+
+    @property
+    def future_message(self) -> str:
+        n = self.rows_in_future
+        rows, have = ("row", "has") if n == 1 else ("rows", "have")
+        return f"{n:,} {rows} in {self.table} {have} {self.order} in the future"
+
+    def result(self, seconds: float) -> LoadResult:
+        t = self.totals
+        result = LoadResult(self.target, t["read"], t["written"], self.batch_id, seconds, quarantined=t["quarantined"])
+        result.cursor = f"{self.position[0]} / {self.position[1]}"
+        result.rows_in_future = self.rows_in_future
+        result.rows_in_future_note = self.future_message
+        return result

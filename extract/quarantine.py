@@ -4,7 +4,8 @@ A chunk is staged (as text where the source's type is not the contract's, so no 
 COPY), checked with set-based SQL in one scan (foreign keys as hash joins to the loaded parents), and
 only the good rows are cast and merged. Rows whose
 bytes are not UTF-8 are caught in the COPY stream before they reach the warehouse. Quarantined
-orphans are re-checked on every run and released once their parent has arrived.
+orphans are re-checked on every run; a held key is released once a version of its row passes (fixed at
+the source, or its parent arrived) or once the row is gone from the source.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from extract.raw import RAW_SCHEMA, write_blocks
 
 TABLE = "_quarantine"
 SMALL_CHUNK_ROWS = 50_000  # a chunk this small checks its foreign keys by index lookups
+# A timestamp as text must end in a time with its zone: "2026-10-01 10:00:00+00", "...T10:00Z", "... 10:00 +02:00"
+ZONED_TIMESTAMP = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?([+-][0-9]{2}(:?[0-9]{2})?|Z)$"
 
 
 # pg_input_is_valid is new in PostgreSQL 16; on 15 a temp function of the session answers the same question
@@ -68,6 +71,30 @@ def held(conn: psycopg.Connection, table: str) -> int:
         ),
         (table,),
     ).fetchone()[0]
+
+
+def release_gone(conn: psycopg.Connection, source: psycopg.Connection, schema: str, table: str) -> int:
+    """Release the held keys whose row no longer exists at the source (deleted or re-keyed there)."""
+    q = _ident(RAW_SCHEMA, TABLE)
+    held_sql = sql.SQL("select distinct record_key from {} where source_table = %s and released_at is null")
+    held_keys = [k for (k,) in conn.execute(held_sql.format(q), (table,))]
+    if not held_keys:
+        return 0
+    source_table = _ident(schema, table)
+    keyed = [k for k in held_keys if k is not None]
+    present_sql = sql.SQL("select id::text from {} where id::text = any(%s)").format(source_table)
+    present: set[str | None] = {k for (k,) in source.execute(present_sql, (keyed,))}
+    null_sql = sql.SQL("select exists (select 1 from {} where id is null)").format(source_table)
+    if None in held_keys and source.execute(null_sql).fetchone()[0]:
+        present.add(None)
+    gone = [k for k in held_keys if k not in present]
+    if not gone:
+        return 0
+    release = sql.SQL(
+        "update {} set released_at = now() where source_table = %s and released_at is null "
+        "and (record_key = any(%s) or (record_key is null and %s))"
+    ).format(q)
+    return conn.execute(release, (table, [k for k in gone if k is not None], None in gone)).rowcount
 
 
 def _ident(*parts: str) -> sql.Identifier:
@@ -174,12 +201,15 @@ class Stage:
         """Rows in the stage: those streamed in and the re-staged orphans."""
         return self.streamed + self.retried
 
-    def release_retried(self) -> None:
+    def release_passed(self) -> None:
+        """Release what is held of every key that passed in this chunk: the source row was fixed (or its
+        parent arrived), and its good version is now in raw. A key held for a newer, bad version stays held."""
         self.conn.execute(
             sql.SQL(
                 "update {q} as q set released_at = now() where q.source_table = %s and q.released_at is null "
-                "and q.reason like 'orphan%%' and exists (select 1 from {raw} as r where r.id::text = q.record_key)"
-            ).format(q=_ident(RAW_SCHEMA, TABLE), raw=_ident(RAW_SCHEMA, self.target)),
+                "and exists (select 1 from {stage} as s where s.id::text = q.record_key "
+                "and not exists (select 1 from {bad} as b where b.row_ctid = s.ctid))"
+            ).format(q=_ident(RAW_SCHEMA, TABLE), stage=self.stage, bad=self.bad),
             (self.table,),
         )
 
@@ -207,8 +237,12 @@ class Stage:
             label = "malformed amount" if col in amounts else "malformed value"
             rules.append((sql.SQL("not {}").format(valid(s(col), type_)), sql.Literal(f"{label}: {col}")))
             if type_ == contract.TS:
-                rules.append((sql.SQL("{} !~ '([+-][0-9]{{2}}(:?[0-9]{{2}})?|Z)$'").format(s(col)),
-                              sql.Literal(f"timestamp without zone: {col}")))  # fmt: skip
+                rules.append(
+                    (
+                        sql.SQL("{} !~ {}").format(s(col), sql.Literal(ZONED_TIMESTAMP)),
+                        sql.Literal(f"timestamp without zone: {col}"),
+                    )
+                )
         for col in amounts:
             rules.append((sql.SQL("{}::bigint < 0").format(s(col)), sql.Literal(f"negative amount: {col}")))
         for col in contract.CURRENCY_COLUMNS.get(table, []):
@@ -222,6 +256,9 @@ class Stage:
                         sql.SQL("'unknown status: ' || {} || ' in ' || {}").format(s(col), sql.Literal(col)),
                     )
                 )
+        for columns, condition, reason in contract.ROW_RULES.get(table, []):
+            values = {c: sql.SQL("cast({} as bigint)").format(s(c)) for c in columns}
+            rules.append((sql.SQL("not (" + condition + ")").format(**values), sql.Literal(reason)))
         for col, limit in contract.MAX_PAYLOAD_BYTES.get(table, {}).items():
             rules.append((sql.SQL("octet_length({}::text) > {}").format(s(col), sql.Literal(limit)),
                           sql.Literal(f"oversized payload: {col} over {limit} bytes")))  # fmt: skip

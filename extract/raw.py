@@ -82,6 +82,8 @@ class LoadResult:
     seconds: float
     cursor: str | None = None
     quarantined: int = 0
+    rows_in_future: int = 0  # rows whose cursor column is ahead of the source's clock
+    rows_in_future_note: str = ""
 
     def metadata(self) -> dict:
         meta = {"table": f"{RAW_SCHEMA}.{self.table}", "rows_read": self.rows_read,
@@ -90,6 +92,9 @@ class LoadResult:
         if self.cursor:
             meta["cursor"] = self.cursor
             meta["rows_quarantined"] = self.quarantined
+            meta["rows_in_future"] = self.rows_in_future
+            if self.rows_in_future:
+                meta["rows_in_future_note"] = self.rows_in_future_note
         return meta
 
 

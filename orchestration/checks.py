@@ -6,7 +6,7 @@ import dagster as dg
 
 from expectations import financials, settlements
 from expectations.runner import ExpectationOutcome, RowExpectation, Suite
-from orchestration.resources import BoxofficeSettings
+from orchestration.resources import BoxofficeSettings, WarehouseLock
 
 SUITES = (settlements.SUITE, *financials.SUITES)
 
@@ -59,7 +59,7 @@ def _suite_checks(suite: Suite) -> dg.AssetChecksDefinition:
             for e in suite.expectations
         ],
     )
-    def _checks(settings: BoxofficeSettings):
+    def _checks(settings: BoxofficeSettings, warehouse_lock: WarehouseLock):
         s = settings.load()
         for outcome in suite.validate(s.warehouse_dsn, s.reporting_timezone, data_docs_dir(s.reports_dir)):
             yield to_check_result(outcome, by_name[outcome.name], asset)

@@ -6,8 +6,11 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from boxoffice.dbt_project import prune_runs
 from boxoffice.settings import DBT_PROJECT_DIR
-from orchestration.resources import BoxofficeSettings, export_dbt_env
+from orchestration.resources import BoxofficeSettings, WarehouseLock, export_dbt_env
+
+KEEP_RUN_ARTIFACTS = 5  # dbt's target/<run> folders kept for looking into recent runs
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 dbt_project.prepare_if_dev()
@@ -33,8 +36,14 @@ class DbtBuildConfig(dg.Config):
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=BoxofficeTranslator())
 def boxoffice_dbt_assets(
-    context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, settings: BoxofficeSettings
+    context: dg.AssetExecutionContext,
+    config: DbtBuildConfig,
+    dbt: DbtCliResource,
+    settings: BoxofficeSettings,
+    warehouse_lock: WarehouseLock,
 ):
-    export_dbt_env(settings.warehouse_dsn())
+    export_dbt_env(settings.load())
     args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
-    yield from dbt.cli(args, context=context).stream()
+    invocation = dbt.cli(args, context=context)
+    yield from invocation.stream()
+    prune_runs(invocation.target_path.parent, prefix=f"{context.op_def.name}-", keep=KEEP_RUN_ARTIFACTS)

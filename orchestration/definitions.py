@@ -12,12 +12,19 @@ from orchestration.checks import suite_checks
 from orchestration.dbt_assets import boxoffice_dbt_assets, dbt_project
 from orchestration.extract_assets import mollie_assets, platform_assets
 from orchestration.report_assets import reconciliation_reports
-from orchestration.resources import BoxofficeSettings
+from orchestration.resources import LOCK, BoxofficeSettings, WarehouseLock
+from orchestration.warehouse_assets import pii_salt
+
+# Runs write one warehouse: in process, so the run's lock (resources.WarehouseLock) is taken once and held
+# from the first step to the last; Dagster's run queue lets one such run go at a time (dagster.yaml).
+WAREHOUSE_TAGS = {"boxoffice/warehouse": "write"}
 
 everything = dg.define_asset_job(
     "boxoffice_everything",
     selection=dg.AssetSelection.all(),
     description="Extract the platform and Mollie, build and test the dbt models, run the GX checks, write the reports.",
+    executor_def=dg.in_process_executor,
+    tags=WAREHOUSE_TAGS,
 )
 
 daily = dg.ScheduleDefinition(
@@ -28,12 +35,14 @@ daily = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[*platform_assets, mollie_assets, boxoffice_dbt_assets, reconciliation_reports],
+    assets=[*platform_assets, mollie_assets, pii_salt, boxoffice_dbt_assets, reconciliation_reports],
     asset_checks=suite_checks,
     jobs=[everything],
     schedules=[daily],
+    executor=dg.in_process_executor,
     resources={
         "settings": BoxofficeSettings(),
+        LOCK: WarehouseLock(),
         "dbt": DbtCliResource(
             project_dir=dbt_project,
             profiles_dir=str(dbt_project.profiles_dir),

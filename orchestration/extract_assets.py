@@ -6,7 +6,9 @@ import dagster as dg
 
 from extract import contract, control_totals, mollie, platform
 from extract.raw import new_batch_id
-from orchestration.resources import BoxofficeSettings
+from orchestration.resources import BoxofficeSettings, WarehouseLock
+
+CONTRACT_CHECK = "source_contract"
 
 
 class ExtractConfig(dg.Config):
@@ -15,8 +17,10 @@ class ExtractConfig(dg.Config):
 
 
 def _platform_asset(table: str) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["raw", platform.raw_table(table)])
+
     @dg.asset(
-        key=["raw", platform.raw_table(table)],
+        key=key,
         group_name="extract_platform",
         kinds={"postgres"},
         # parents first: a child's foreign keys are checked against them (orphans are quarantined)
@@ -24,30 +28,58 @@ def _platform_asset(table: str) -> dg.AssetsDefinition:
             dg.AssetKey(["raw", platform.raw_table(p)])
             for p in sorted({p for _, p in contract.FOREIGN_KEYS.get(table, [])})
         ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                CONTRACT_CHECK,
+                asset=key,
+                description=f"The source's `{table}` table has the contract's columns; a broken contract stops "
+                "this table alone (raw keeps its last load), never the other tables, dbt or the reports.",
+            )
+        ],
         description=f"The platform's `{table}` table, incrementally merged into raw.{platform.raw_table(table)}; "
         "rows that break the source contract go to raw._quarantine.",
     )
     def _asset(
-        context: dg.AssetExecutionContext, config: ExtractConfig, settings: BoxofficeSettings
+        context: dg.AssetExecutionContext,
+        config: ExtractConfig,
+        settings: BoxofficeSettings,
+        warehouse_lock: WarehouseLock,
     ) -> dg.MaterializeResult:
         s = settings.load()
-        result = platform.load_table(
-            s.source_dsn,
-            s.source_schema,
-            s.warehouse_dsn,
-            table,
-            new_batch_id(),
-            full_refresh=config.full_refresh,
-            lookback=timedelta(minutes=s.extract_lookback_minutes),
-            chunk_rows=s.extract_chunk_rows,
-            progress=context.log.info,
+        try:
+            result = platform.load_table(
+                s.source_dsn,
+                s.source_schema,
+                s.warehouse_dsn,
+                table,
+                new_batch_id(),
+                full_refresh=config.full_refresh,
+                lookback=timedelta(minutes=s.extract_lookback_minutes),
+                chunk_rows=s.extract_chunk_rows,
+                progress=context.log.info,
+            )
+        except platform.ContractError as err:
+            context.log.error(f"{table}: {err}; raw keeps its last load")
+            failed = dg.AssetCheckResult(
+                check_name=CONTRACT_CHECK,
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"error": str(err)},
+            )
+            return dg.MaterializeResult(metadata={"loaded": False, "contract_error": str(err)}, check_results=[failed])
+        totals = control_totals.record(
+            s.source_dsn, s.source_schema, s.warehouse_dsn, table, result.table, result.batch_id
         )
-        totals = control_totals.record(s.source_dsn, s.source_schema, s.warehouse_dsn, table, result.table,
-                                       result.batch_id)  # fmt: skip
-        return dg.MaterializeResult(metadata={
-            **result.metadata(), "dagster/row_count": result.rows_read,
-            "control_source_rows": totals["source_rows"], "control_raw_rows": totals["raw_rows"],
-        })  # fmt: skip
+        metadata = {
+            **result.metadata(),
+            "dagster/row_count": result.rows_read,
+            "control_source_rows": totals["source_rows"],
+            "control_raw_rows": totals["raw_rows"],
+        }
+        kept = dg.AssetCheckResult(
+            check_name=CONTRACT_CHECK, passed=True, metadata={"rows_quarantined": result.quarantined}
+        )
+        return dg.MaterializeResult(metadata=metadata, check_results=[kept])
 
     return _asset
 
@@ -67,7 +99,9 @@ platform_assets = [_platform_asset(t) for t in platform.TABLES]
     ],
     can_subset=False,
 )
-def mollie_assets(context: dg.AssetExecutionContext, config: ExtractConfig, settings: BoxofficeSettings):
+def mollie_assets(
+    context: dg.AssetExecutionContext, config: ExtractConfig, settings: BoxofficeSettings, warehouse_lock: WarehouseLock
+):
     s = settings.load()
     client = mollie.make_client(s.mollie_api_url, s.mollie_api_token)
     results = mollie.load_all(

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from boxoffice import reports
-from orchestration.resources import BoxofficeSettings
+from orchestration.resources import BoxofficeSettings, WarehouseLock
 
 
 @dg.asset(
@@ -21,7 +21,9 @@ from orchestration.resources import BoxofficeSettings
     description="Monthly reconciliation reports (print-ready HTML with a daily chart, an XLSX workbook and CSV) "
     "and revenue by organization (CSV, XLSX) for finance, in REPORTS_DIR.",
 )
-def reconciliation_reports(context: dg.AssetExecutionContext, settings: BoxofficeSettings) -> dg.MaterializeResult:
+def reconciliation_reports(
+    context: dg.AssetExecutionContext, settings: BoxofficeSettings, warehouse_lock: WarehouseLock
+) -> dg.MaterializeResult:
     s = settings.load()
     written = reports.write_all(s.warehouse_dsn, s.reports_dir, s.reporting_timezone)
     for r in written:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -94,7 +94,7 @@ CRASHING_LOADER = textwrap.dedent("""
     from extract import platform, quarantine
     from extract.raw import new_batch_id
 
-    real_release = quarantine.Stage.release_retried
+    real_release = quarantine.Stage.release_passed
     chunks = 0
 
     def report_then_go_on(self, *args, **kwargs):
@@ -104,7 +104,7 @@ CRASHING_LOADER = textwrap.dedent("""
         time.sleep(0.2)
         return real_release(self, *args, **kwargs)
 
-    quarantine.Stage.release_retried = report_then_go_on
+    quarantine.Stage.release_passed = report_then_go_on
     platform.load_table(sys.argv[1], "public", sys.argv[2], "orders", new_batch_id(), chunk_rows=40)
 """)
 
@@ -208,3 +208,51 @@ def test_a_resumed_first_load_that_rereads_committed_rows_has_no_duplicates(dbs,
     assert resumed.rows_read == 300 and resumed.rows_written == 300 - 80
     assert primary_key(warehouse_dsn) == ("PRIMARY KEY (id)",)
     assert fingerprint(warehouse_dsn) == fingerprint_of_fresh_load(source_dsn)
+
+
+def test_a_row_dated_in_the_future_is_loaded_counted_and_hides_no_later_change(dbs):
+    """One row dated 2030 moved the cursor there, and every later update was missed (even by a full refresh)."""
+    source_dsn, warehouse_dsn = dbs
+    load(source_dsn, warehouse_dsn)
+    with psycopg.connect(source_dsn) as src:
+        src.execute("update orders set status = 'refunded', updated_at = '2030-01-01 00:00+00' where id = 5")
+    for full_refresh in (False, True):
+        result = load(source_dsn, warehouse_dsn, full_refresh=full_refresh)
+        assert result.rows_in_future == 1
+        assert result.metadata()["rows_in_future_note"] == "1 row in orders has updated_at in the future"
+        with psycopg.connect(warehouse_dsn) as conn:
+            cursor = datetime.fromisoformat(platform.read_cursor(conn, "orders")[0])
+        assert cursor <= datetime.now(UTC) + timedelta(seconds=5)
+    with psycopg.connect(source_dsn) as src:
+        src.execute("update orders set status = 'cancelled', updated_at = now() where id = 6")
+    load(source_dsn, warehouse_dsn)
+    with psycopg.connect(warehouse_dsn) as conn:
+        statuses = dict(conn.execute("select id, status from raw.platform_orders where id in (5, 6)").fetchall())
+    assert statuses == {5: "refunded", 6: "cancelled"}
+
+
+def test_a_broken_contract_stops_that_table_alone(dbs, monkeypatch):
+    """A missing contract column fails that table's source_contract check with one line naming it; the
+    tables after it (its children included) still load, where before the whole run stopped."""
+    import dagster as dg
+
+    from boxoffice.pipeline import read_outcome
+    from orchestration.definitions import defs
+    from orchestration.extract_assets import platform_assets
+
+    source_dsn, warehouse_dsn = dbs
+    monkeypatch.setenv("SOURCE_DSN", source_dsn)
+    monkeypatch.setenv("WAREHOUSE_DSN", warehouse_dsn)
+    with psycopg.connect(source_dsn) as src:
+        src.execute("alter table orders drop column total_cents")
+    result = dg.materialize(platform_assets, resources=defs.resources, raise_on_error=False)
+    outcome = read_outcome(result)
+    assert outcome.tables_not_loaded == [
+        "platform_orders: source table public.orders lacks required column(s): total_cents"
+    ]
+    assert not outcome.ok and outcome.failed_steps == []
+    loaded = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert loaded == {f"platform_{t}" for t in platform.TABLES}
+    with psycopg.connect(warehouse_dsn) as conn:
+        assert conn.execute("select to_regclass('raw.platform_orders')").fetchone()[0] is None
+        assert conn.execute("select count(*) from raw.platform_tickets").fetchone()[0] > 0

@@ -353,7 +353,7 @@ def test_dbt_docs_generate_documents_every_mart_column(settings, runs, tmp_path)
     dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
     subprocess.run([dbt, "docs", "generate", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                     str(DBT_PROJECT_DIR), "--target-path", str(tmp_path)],
-                   check=True, cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_env(settings.warehouse_dsn)})  # fmt: skip
+                   check=True, cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_env(settings)})  # fmt: skip
     catalog = json.loads((tmp_path / "catalog.json").read_text())
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     marts = [

@@ -159,3 +159,24 @@ def test_monthly_reports_match_the_marts(settings, warehouse, runs):
     html = (folder / bad_month / "reconciliation.html").read_text()
     assert f'<tr class="discrepant">\n    <td>{bad_reference}</td>' in html
     assert 'Reconciled</td><td><span class="bad">no</span>' in html
+
+
+def test_dbt_keeps_the_artifacts_of_the_last_few_runs_only(runs, tmp_path):
+    """dagster-dbt writes each run to target/<folder>: 416 MB after 60 runs. The oldest go."""
+    import os
+
+    from boxoffice.dbt_project import prune_runs
+    from boxoffice.settings import DBT_PROJECT_DIR
+    from orchestration.dbt_assets import KEEP_RUN_ARTIFACTS
+
+    for i in range(8):
+        folder = tmp_path / f"boxoffice_dbt_assets-{i}"
+        folder.mkdir()
+        os.utime(folder, (1_000_000 + i, 1_000_000 + i))
+    (tmp_path / "manifest.json").write_text("{}")
+    removed = prune_runs(tmp_path, "boxoffice_dbt_assets-", keep=5)
+    assert sorted(p.name for p in removed) == [f"boxoffice_dbt_assets-{i}" for i in range(3)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"boxoffice_dbt_assets-{i}" for i in range(3, 8)] + [
+        "manifest.json"
+    ]
+    assert len(list((DBT_PROJECT_DIR / "target").glob("boxoffice_dbt_assets-*"))) <= KEEP_RUN_ARTIFACTS

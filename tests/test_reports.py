@@ -103,3 +103,22 @@ def test_the_html_report_renders_in_chromium_with_totals_and_the_discrepancy_hig
     highlighted = sum(1 for p in pixels if p == (253, 236, 234))  # tr.discrepant's background
     chart_bars = sum(1 for p in pixels if p == (156, 184, 217))  # the GMV bars
     assert highlighted > 5_000 and chart_bars > 1_000
+
+
+def test_reports_that_fail_midway_leave_the_previous_ones_whole(settings, runs, monkeypatch, tmp_path):
+    """Reports were written in place: a kill left old and new months mixed. Now they are written aside and
+    swapped in whole, so a failure (or a kill) midway leaves the previous reports untouched."""
+    from boxoffice import reports
+
+    reports.write_all(settings.warehouse_dsn, tmp_path, settings.reporting_timezone)
+    snapshot = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
+    assert len(snapshot) > 10
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("killed while writing the revenue files")
+
+    monkeypatch.setattr(reports, "write_revenue", fail)
+    with pytest.raises(RuntimeError):
+        reports.write_all(settings.warehouse_dsn, tmp_path, settings.reporting_timezone)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()} == snapshot
+    assert {p.name for p in tmp_path.iterdir()} == {"reconciliation", "revenue"}  # nothing half-written left

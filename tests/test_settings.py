@@ -55,3 +55,32 @@ def test_precedence_env_over_demo_env(clean_env, tmp_path):
     assert settings.source_dsn == "postgresql://env@127.0.0.1:1/platform"
     assert settings.reporting_timezone == "UTC"
     assert settings.mollie_api_url == "https://api.mollie.com"
+
+
+def test_as_of_must_be_an_iso_timestamp(clean_env, capsys):
+    clean_env.setenv("BOXOFFICE_AS_OF", "yesterday")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "BOXOFFICE_AS_OF is malformed" in err and "'yesterday'" in err
+    clean_env.setenv("BOXOFFICE_AS_OF", "2026-11-01T12:00:00")  # no zone: UTC
+    assert Settings.load().as_of.isoformat() == "2026-11-01T12:00:00+00:00"
+
+
+def unusable(settings, server):
+    """(setting, value, what the one line must say) for each way a source or the warehouse cannot be used."""
+    return [
+        ("SOURCE_DSN", server.url("no_such_database"), 'database "no_such_database" does not exist'),
+        ("WAREHOUSE_DSN", server.url("postgres").replace(server.password, "wrong"), "password authentication failed"),
+        ("MOLLIE_API_URL", "http://127.0.0.1:1", "cannot reach the Mollie API at http://127.0.0.1:1 (MOLLIE_API_URL)"),
+        ("MOLLIE_API_TOKEN", "access_NotTheSandboxToken", "refused MOLLIE_API_TOKEN (401 Unauthorized)"),
+    ]
+
+
+def test_an_unusable_source_or_warehouse_is_one_line_saying_what_to_check(settings, server, monkeypatch, capsys):
+    for var, value, says in unusable(settings, server):
+        with monkeypatch.context() as env:
+            env.setenv(var, value)
+            assert main(["run"]) == 1, var
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and says in err and "Traceback" not in err, err
+            assert server.password not in err and var in err

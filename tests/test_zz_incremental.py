@@ -22,6 +22,14 @@ PLATFORM_CHANGES = {
         update events set status = 'ended', updated_at = now()
         where id = (select min(e.id) from events as e join orders as o on o.event_id = e.id
                     where e.status = 'live' and o.paid_at is not null)""",
+    "organizations rename themselves as formulas": """
+        with named as (
+            select o.id, n.name
+            from (select id, row_number() over (order by id) as i from organizations
+                  where id in (select organization_id from orders where paid_at is not null)) as o
+            join unnest(cast(%(formula_names)s as text[])) with ordinality as n (name, i) using (i)
+        )
+        update organizations as g set name = n.name, updated_at = now() from named as n where g.id = n.id""",
     "an organization is suspended": """
         update organizations set status = 'suspended', updated_at = now()
         where id = (select min(o.organization_id) from orders as o join organizations as g on g.id = o.organization_id
@@ -73,6 +81,17 @@ PLATFORM_CHANGES = {
                tickets_amount_cents = p.amount_cents - o.service_fee_cents, updated_at = now()
         from payment as p where o.id = p.order_id""",
 }
+
+
+# Organization names that a spreadsheet would run as formulas (OWASP CSV injection), one per first character.
+FORMULA_NAMES = [
+    '=HYPERLINK("http://evil.example","open")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
 
 
 def refunded_payment(sandbox_db) -> dict:
@@ -229,6 +248,7 @@ def changed(runs, source, sandbox_db):
         "missing_payment": missing["id"],
         "missing_cents": int(Decimal(missing["amount"]["value"]) * 100),
         "missing_paid_at": missing["paidAt"],
+        "formula_names": FORMULA_NAMES,
     }
     counts = {}
     for change, statement in PLATFORM_CHANGES.items():
@@ -282,3 +302,24 @@ def test_an_incremental_run_equals_a_fresh_build(incremental, fresh_on_15, setti
     differing = {t: (after_increment[t], fresh[t]) for t in fresh if after_increment[t] != fresh[t]}
     details = {t: differing_rows(settings.warehouse_dsn, s.warehouse_dsn, t) for t in list(differing)[:3]}
     assert not differing, details
+
+
+def test_names_that_look_like_formulas_stay_text_in_finances_files(incremental, settings):
+    """OWASP CSV injection: an organization's name reaches revenue_by_organization.csv and .xlsx as text."""
+    import csv
+
+    from openpyxl import load_workbook
+
+    folder = settings.reports_dir / "revenue"
+    with open(folder / "revenue_by_organization.csv", newline="") as f:
+        names = [row["organization_name"] for row in csv.DictReader(f)]
+    assert sorted(n for n in names if n.startswith("'")) == sorted("'" + n for n in FORMULA_NAMES)
+    sheet = load_workbook(folder / "revenue_by_organization.xlsx").active
+    cells = {c.value.replace("\r", "\n"): c for c in sheet["B"][1:]}  # XML reads a CR back as LF
+    for name in FORMULA_NAMES:
+        cell = cells[name.replace("\r", "\n")]
+        assert cell.data_type == "s" and cell.quotePrefix, repr(name)
+    books = [*settings.reports_dir.rglob("*.xlsx")]
+    every_cell = [(b.name, c) for b in books for ws in load_workbook(b) for row in ws.iter_rows() for c in row]
+    formulas = [(name, c.coordinate) for name, c in every_cell if c.data_type == "f"]
+    assert len(books) > 5 and formulas == []

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from boxoffice.demo import mollie, platform, sandbox
-from boxoffice.warehouse import EmbeddedServer
+from boxoffice.warehouse import EmbeddedServer, write_secret
 
 DEMO_TOKEN = "access_BoxofficeDemoSandboxToken"
 PLATFORM_DB = "platform"
@@ -37,13 +37,15 @@ def generate(server: EmbeddedServer, orders: int, seed: int, as_of: datetime | N
 
 
 def write_env(server: EmbeddedServer, sources: DemoSources, sandbox_url: str) -> None:
-    """Record the demo's sources as the lowest-precedence settings layer (.boxoffice/demo.env)."""
-    (server.home / "demo.env").write_text(
+    """Record the demo's sources as the lowest-precedence settings layer (.boxoffice/demo.env, mode 0600:
+    its DSNs carry the server's password)."""
+    write_secret(
+        server.home / "demo.env",
         "# Written by `boxoffice demo`; the environment and .env override these.\n"
         f"SOURCE_DSN={sources.source_dsn}\n"
         f"MOLLIE_API_URL={sandbox_url}\n"
         f"MOLLIE_API_TOKEN={sources.token}\n"
-        f"MOLLIE_SANDBOX_DSN={sources.sandbox_dsn}\n"
+        f"MOLLIE_SANDBOX_DSN={sources.sandbox_dsn}\n",
     )
 
 

@@ -1,5 +1,6 @@
 {#- A salted SHA-256 of a personal value (email, IP): joinable across marts, not reversible without
-    the salt. The salt comes from PII_SALT; set your own in production. -#}
+    the salt. The salt (PII_SALT) is read from a table only the warehouse's own user may read, never
+    written into the SQL: a view definition or a compiled file holds no secret. -#}
 {% macro pii_hash(column) -%}
-    encode(sha256(convert_to('{{ env_var("PII_SALT", "boxoffice-demo-salt") }}' || lower(cast({{ column }} as text)), 'UTF8')), 'hex')
+    encode(sha256(convert_to((select salt from {{ source('boxoffice', 'pii_salt') }}) || lower(cast({{ column }} as text)), 'UTF8')), 'hex')
 {%- endmacro %}

@@ -26,7 +26,7 @@ tickets as (
 ),
 
 order_payments as (
-    select order_id, array_agg(mollie_payment_id order by created_at) filter (where mollie_payment_id is not null)
+    select order_id, array_agg(mollie_payment_id order by created_at, payment_id) filter (where mollie_payment_id is not null)
         as mollie_payment_ids
     from payments
     group by order_id
