@@ -165,8 +165,11 @@ def run(orders: int, skip_dlt: bool = False, rounds: int = 3) -> dict[str, Measu
         binary_rounds.append(_run(COPY_STREAM, source, fresh_target(server, "bench_copy", source), tables, "binary"))
         target = fresh_target(server, "bench_extract", source)
         extract_rounds.append(_run(EXTRACTOR, source, target, tables))
-        print(f"  round {i + 1}: raw COPY stream {copy_rounds[-1][0]:.1f}s (binary {binary_rounds[-1][0]:.1f}s), "
-              f"extractor {extract_rounds[-1][0]:.1f}s", flush=True)  # fmt: skip
+        print(
+            f"  round {i + 1}: raw COPY stream {copy_rounds[-1][0]:.1f}s (binary {binary_rounds[-1][0]:.1f}s), "
+            f"extractor {extract_rounds[-1][0]:.1f}s",
+            flush=True,
+        )
     results["copy"] = Measurement("raw COPY stream (psycopg 3)", rows, *_median_run(copy_rounds))
     results["binary"] = Measurement("raw COPY stream, binary format", rows, *_median_run(binary_rounds))
     results["extractor"] = Measurement("boxoffice extractor, full load", rows, *_median_run(extract_rounds))
@@ -185,8 +188,9 @@ def run(orders: int, skip_dlt: bool = False, rounds: int = 3) -> dict[str, Measu
                 f"update {t} set status = {new_status!r}, updated_at = now() where id % 100 = 7"
             ).rowcount
     seconds, rss = _run(EXTRACTOR, source, target, tables)
-    results["incremental"] = Measurement(f"boxoffice extractor, incremental after changing {changed:,} rows (1%)",
-                                         changed, seconds, rss)  # fmt: skip
+    results["incremental"] = Measurement(
+        f"boxoffice extractor, incremental after changing {changed:,} rows (1%)", changed, seconds, rss
+    )
     print(f"  {results['incremental'].method}: {seconds:.1f}s", flush=True)
     for name in ("bench_copy", "bench_extract", "bench_dlt", "bench_source"):
         server.drop_database(name)
@@ -227,11 +231,15 @@ def report(results: dict[str, Measurement], orders: int, command: str, rounds: i
     for m in results.values():
         lines.append(f"| {m.method} | {m.rows:,} | {m.seconds:.1f} | {m.rows_per_second:,.0f} | {m.peak_rss_mb:.0f} |")
     lines += ["", "Ratios (same run, same data):", ""]
-    lines.append(f"- full load vs raw COPY stream: **{full.rows_per_second / copy.rows_per_second:.2f}x** "
-                 "the throughput (target >= 0.6x)")  # fmt: skip
+    lines.append(
+        f"- full load vs raw COPY stream: **{full.rows_per_second / copy.rows_per_second:.2f}x** "
+        "the throughput (target >= 0.6x)"
+    )
     to_binary = full.rows_per_second / binary.rows_per_second
-    lines.append(f"- full load vs the binary-format COPY stream: **{to_binary:.2f}x** (for reference: the extractor "
-                 "copies in binary when the source is well typed)")  # fmt: skip
+    lines.append(
+        f"- full load vs the binary-format COPY stream: **{to_binary:.2f}x** (for reference: the extractor "
+        "copies in binary when the source is well typed)"
+    )
     if dlt := results.get("dlt"):
         lines.append(
             f"- full load vs dlt: **{full.rows_per_second / dlt.rows_per_second:.1f}x** (for reference; dlt's "

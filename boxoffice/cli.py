@@ -132,8 +132,10 @@ def cmd_report(args, settings: Settings) -> int:
     report = reports.write_one_month(
         settings.warehouse_dsn, args.month, settings.reports_dir, settings.reporting_timezone
     )
-    print(f"{report.month}: {report.settlements} settlements ({report.reconciled} reconciled), "
-          f"{report.discrepancies} discrepancies")  # fmt: skip
+    print(
+        f"{report.month}: {report.settlements} settlements ({report.reconciled} reconciled), "
+        f"{report.discrepancies} discrepancies"
+    )
     for path in report.files:
         print(f"  {path}")
     return 0
@@ -187,8 +189,12 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--orders", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--as-of", help="generate as if today were this UTC date (YYYY-MM-DD); default now")
-    demo.add_argument("--discrepancy-rate", type=float, default=0.0002,
-                      help="planted discrepancies of each kind per order (at least one of each)")  # fmt: skip
+    demo.add_argument(
+        "--discrepancy-rate",
+        type=float,
+        default=0.0002,
+        help="planted discrepancies of each kind per order (at least one of each)",
+    )
     demo.add_argument("--no-run", action="store_true", help="only generate the sources")
     demo.set_defaults(func=cmd_demo)
 

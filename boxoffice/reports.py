@@ -101,16 +101,19 @@ def write_month(warehouse_dsn: str, month: str, reports_dir: Path, timezone: str
 
     reported = sum(settlements["reported_amount"], Decimal(0))
     expected = sum(settlements["expected_amount"], Decimal(0))
-    report = MonthlyReport(month, folder, len(settlements), int(settlements["is_reconciled"].sum()),
-                           reported, expected, len(discrepancies))  # fmt: skip
-    summary = pd.DataFrame([
-        {"item": "Settlements", "value": report.settlements},
-        {"item": "Paid out by Mollie", "value": report.reported_amount},
-        {"item": "Expected from platform records", "value": report.expected_amount},
-        {"item": "Difference", "value": report.reported_amount - report.expected_amount},
-        {"item": "Reconciled", "value": "yes" if report.reconciled == report.settlements else "no"},
-        {"item": "Discrepancies", "value": report.discrepancies},
-    ])  # fmt: skip
+    report = MonthlyReport(
+        month, folder, len(settlements), int(settlements["is_reconciled"].sum()), reported, expected, len(discrepancies)
+    )
+    summary = pd.DataFrame(
+        [
+            {"item": "Settlements", "value": report.settlements},
+            {"item": "Paid out by Mollie", "value": report.reported_amount},
+            {"item": "Expected from platform records", "value": report.expected_amount},
+            {"item": "Difference", "value": report.reported_amount - report.expected_amount},
+            {"item": "Reconciled", "value": "yes" if report.reconciled == report.settlements else "no"},
+            {"item": "Discrepancies", "value": report.discrepancies},
+        ]
+    )
     sheets = {"Summary": summary, "Settlements": settlements, "Discrepancies": discrepancies, "Daily": daily}
     write_workbook(folder / "reconciliation.xlsx", sheets)
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
@@ -131,16 +134,33 @@ def daily_chart(daily: pd.DataFrame, width: int = 720, height: int = 110) -> lis
     half-month at once, so on a shared scale the daily GMV would be a flat line."""
     step = width / max(1, len(daily))
     panels = []
-    for column, title, css in (("gmv", "GMV paid per day", "gmv"), ("settled_amount", "Settled by Mollie per day",
-                                                                       "settled")):  # fmt: skip
+    for column, title, css in (
+        ("gmv", "GMV paid per day", "gmv"),
+        ("settled_amount", "Settled by Mollie per day", "settled"),
+    ):
         top = max([Decimal(1), *daily[column]])
         bars = [
-            {"x": round(i * step, 1), "width": round(step * 0.7, 1), "label": r.date_day.day, "date": r.date_day,
-             "value": getattr(r, column), "h": round(float(Decimal(getattr(r, column)) / top) * height, 1)}
+            {
+                "x": round(i * step, 1),
+                "width": round(step * 0.7, 1),
+                "label": r.date_day.day,
+                "date": r.date_day,
+                "value": getattr(r, column),
+                "h": round(float(Decimal(getattr(r, column)) / top) * height, 1),
+            }
             for i, r in enumerate(daily.itertuples())
-        ]  # fmt: skip
-        panels.append({"title": title, "css": css, "top": top, "total": sum(daily[column], Decimal(0)),
-                       "bars": bars, "width": width, "height": height})  # fmt: skip
+        ]
+        panels.append(
+            {
+                "title": title,
+                "css": css,
+                "top": top,
+                "total": sum(daily[column], Decimal(0)),
+                "bars": bars,
+                "width": width,
+                "height": height,
+            }
+        )
     return panels
 
 

@@ -61,7 +61,7 @@ def publish(docs_dir: Path, suite: str, schema: str, table: str, outcomes) -> No
                 "error": o.error_line,
             }
             for o in outcomes
-        ],  # fmt: skip
+        ],
     }
     manifest_path.write_text(json.dumps(manifest, indent=2))
     rows = []

@@ -123,10 +123,12 @@ CONTROL_TOTALS = RowExpectation(
         where expected is distinct from actual""",
 )
 
-LEDGER = Suite("balance_ledger", "fct_balance_transactions", ("marts", "fct_balance_transactions"),
-               (BALANCE_TRANSACTION_IDENTITY,))  # fmt: skip
+LEDGER = Suite(
+    "balance_ledger", "fct_balance_transactions", ("marts", "fct_balance_transactions"), (BALANCE_TRANSACTION_IDENTITY,)
+)
 PAYOUTS = Suite("payouts", "fct_payouts", ("marts", "fct_payouts"), (TRANSFER_EQUALS_SETTLEMENT,))
 PAID_GMV = Suite("paid_gmv", "fct_financial_monthly", ("marts", "fct_financial_monthly"), (PAID_GMV_MATCHES_MOLLIE,))
-CONTROL = Suite("control_totals", ("boxoffice", "control_totals"), ("marts", "fct_financial_monthly"),
-                (CONTROL_TOTALS,))  # fmt: skip
+CONTROL = Suite(
+    "control_totals", ("boxoffice", "control_totals"), ("marts", "fct_financial_monthly"), (CONTROL_TOTALS,)
+)
 SUITES = (LEDGER, PAYOUTS, PAID_GMV, CONTROL)

@@ -90,9 +90,28 @@ def sqlalchemy_url(dsn: str) -> str:
     return "postgresql+psycopg://" + dsn.split("://", 1)[1]
 
 
-def run_suite(warehouse_dsn: str, suite_name: str, schema: str, table: str, expectations: list[RowExpectation],
-              docs_dir: Path | None = None) -> list[ExpectationOutcome]:  # fmt: skip
+def run_suite(
+    warehouse_dsn: str,
+    suite_name: str,
+    schema: str,
+    table: str,
+    expectations: list[RowExpectation],
+    docs_dir: Path | None = None,
+) -> list[ExpectationOutcome]:
     """Validate the table; with `docs_dir`, also render the suite and its result as GX Data Docs there."""
+    checkpoint = _checkpoint(warehouse_dsn, suite_name, schema, table, expectations, docs_dir)
+    (result,) = checkpoint.run().run_results.values()
+    by_name = {e.name: e for e in expectations}
+    outcomes = [_outcome(r, by_name) for r in result.results]
+    if docs_dir is not None:
+        from expectations import data_docs
+
+        data_docs.publish(docs_dir, suite_name, schema, table, outcomes)
+    return outcomes
+
+
+def _checkpoint(warehouse_dsn, suite_name, schema, table, expectations, docs_dir):
+    """An ephemeral GX context with the table as its batch, the suite, and (with `docs_dir`) a docs site."""
     import great_expectations as gx  # slow import: only when a check runs
     import great_expectations.expectations as gxe
     from great_expectations.checkpoint import UpdateDataDocsAction
@@ -102,60 +121,57 @@ def run_suite(warehouse_dsn: str, suite_name: str, schema: str, table: str, expe
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir is not None:
         site = str(docs_dir / suite_name)  # one site per suite: a build removes pages its context does not know
-        context.add_data_docs_site(site_name=DOCS_SITE, site_config={
-            "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": site},
-        })  # fmt: skip
+        context.add_data_docs_site(
+            site_name=DOCS_SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": site},
+            },
+        )
     source = context.data_sources.add_postgres("warehouse", connection_string=sqlalchemy_url(warehouse_dsn))
-    asset = source.add_table_asset(name=table, table_name=table, schema_name=schema)
-    batch = asset.add_batch_definition_whole_table("whole_table")
+    batch = source.add_table_asset(name=table, table_name=table, schema_name=schema).add_batch_definition_whole_table(
+        "whole_table"
+    )
     suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
     for e in expectations:
-        suite.add_expectation(
-            gxe.UnexpectedRowsExpectation(
-                unexpected_rows_query=e.query, description=e.description, meta={"name": e.name}
-            )
+        expectation = gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=e.query, description=e.description, meta={"name": e.name}
         )
+        suite.add_expectation(expectation)
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch, suite=suite)
     )
     actions = [UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])] if docs_dir is not None else []
-    checkpoint = context.checkpoints.add(gx.Checkpoint(name=f"{suite_name}_checkpoint", validation_definitions=[
-        validation], actions=actions, result_format="COMPLETE"))  # fmt: skip
-    (result,) = checkpoint.run().run_results.values()
-
-    outcomes = []
-    for r in result.results:
-        meta = r.expectation_config.meta or {}
-        name = meta.get("name", r.expectation_config.type)
-        description = next(e.description for e in expectations if e.name == name)
-        info = r.exception_info or {}
-        errored = bool(info.get("raised_exception")) or any(
-            isinstance(v, dict) and v.get("raised_exception") for v in info.values()
+    return context.checkpoints.add(
+        gx.Checkpoint(
+            name=f"{suite_name}_checkpoint",
+            validation_definitions=[validation],
+            actions=actions,
+            result_format="COMPLETE",
         )
-        details = (r.result or {}).get("details") or {}
-        rows = details.get("unexpected_rows")
-        if hasattr(rows, "to_dict"):
-            rows = rows.to_dict(orient="records")
-        error = None
-        if errored:
-            messages = [info.get("exception_message")] + [
-                v.get("exception_message") for v in info.values() if isinstance(v, dict)
-            ]
-            error = next((str(m) for m in messages if m), "the expectation raised an error")
-        outcomes.append(
-            ExpectationOutcome(
-                name=name,
-                description=description,
-                success=bool(r.success) and not errored,
-                errored=errored,
-                unexpected_count=int((r.result or {}).get("observed_value") or 0),
-                unexpected_rows=list(rows or []),
-                error=error,
-            )
-        )
-    if docs_dir is not None:
-        from expectations import data_docs
+    )
 
-        data_docs.publish(docs_dir, suite_name, schema, table, outcomes)
-    return outcomes
+
+def _outcome(r, by_name: dict[str, RowExpectation]) -> ExpectationOutcome:
+    """One expectation's result: failed (rows that disagree) or errored (its query could not run)."""
+    name = (r.expectation_config.meta or {}).get("name", r.expectation_config.type)
+    info = r.exception_info or {}
+    nested = [v for v in info.values() if isinstance(v, dict)]
+    errored = bool(info.get("raised_exception")) or any(v.get("raised_exception") for v in nested)
+    rows = ((r.result or {}).get("details") or {}).get("unexpected_rows")
+    if hasattr(rows, "to_dict"):
+        rows = rows.to_dict(orient="records")
+    error = None
+    if errored:
+        messages = [info.get("exception_message"), *(v.get("exception_message") for v in nested)]
+        error = next((str(m) for m in messages if m), "the expectation raised an error")
+    return ExpectationOutcome(
+        name=name,
+        description=by_name[name].description,
+        success=bool(r.success) and not errored,
+        errored=errored,
+        unexpected_count=int((r.result or {}).get("observed_value") or 0),
+        unexpected_rows=list(rows or []),
+        error=error,
+    )

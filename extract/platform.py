@@ -196,8 +196,9 @@ class _TableLoad:
         self.source_now = src.execute("select now()").fetchone()[0]
         utf8 = src.execute("show server_encoding").fetchone()[0] == "UTF8"
         unique = key_is_unique(src, self.schema, self.table)
-        self.stages = [quarantine.Stage(c, self.table, self.target, self.columns, self.types, unique, utf8)
-                       for c in self.sessions]  # fmt: skip
+        self.stages = [
+            quarantine.Stage(c, self.table, self.target, self.columns, self.types, unique, utf8) for c in self.sessions
+        ]
         self._statements(chunk_rows)
         self.expected = self._expected(whole_table=saved is None)
         src.commit()
@@ -223,8 +224,9 @@ class _TableLoad:
         """For progress: a whole-table read takes the planner's estimate (a count would read it once more)."""
         table = sql.Identifier(self.schema, self.table)
         if whole_table:
-            estimate = self.src.execute("select reltuples::bigint from pg_class where oid = %s::regclass",
-                                        (table.as_string(self.src),)).fetchone()[0]  # fmt: skip
+            estimate = self.src.execute(
+                "select reltuples::bigint from pg_class where oid = %s::regclass", (table.as_string(self.src),)
+            ).fetchone()[0]
             if estimate >= 0:
                 return estimate
         count = sql.SQL("select count(*) from {} where {}").format(table, self.after)
@@ -258,8 +260,9 @@ class _TableLoad:
         else:  # keys are unique: duplicates within the batch were quarantined
             stage.plan_key_lookups()
             quarantined = stage.check(self.batch_id)
-            written = merge(stage.conn, self.target, self.names, ["id"], self.batch_id, stage.good_rows(),
-                            distinct=False)  # fmt: skip
+            written = merge(
+                stage.conn, self.target, self.names, ["id"], self.batch_id, stage.good_rows(), distinct=False
+            )
         stage.release_passed()
         if position is not None:
             _save_cursor(stage.conn, self.table, self._capped(position), self.batch_id)
@@ -269,8 +272,10 @@ class _TableLoad:
         totals["written"] += written
         totals["quarantined"] += quarantined
         done = min(100, round(100 * totals["read"] / self.expected)) if self.expected else 100
-        self.progress(f"{self.table}: {done}% ({totals['read']:,} of ~{self.expected:,} rows read), "
-                      f"{totals['written']:,} written, {totals['quarantined']:,} quarantined")  # fmt: skip
+        self.progress(
+            f"{self.table}: {done}% ({totals['read']:,} of ~{self.expected:,} rows read), "
+            f"{totals['written']:,} written, {totals['quarantined']:,} quarantined"
+        )
 
     def _capped(self, position: tuple[str, str]) -> tuple[str, str]:
         """The cursor to commit: never past the source's now(), so a row dated in the future (a wrong clock,

@@ -108,8 +108,16 @@ class Stage:
     break it, and no cast is needed later); otherwise as text, so the checks see every value.
     """
 
-    def __init__(self, conn: psycopg.Connection, table: str, target: str, columns: list[tuple[str, str]],
-                 source_types: dict[str, str], key_is_unique: bool, source_is_utf8: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        table: str,
+        target: str,
+        columns: list[tuple[str, str]],
+        source_types: dict[str, str],
+        key_is_unique: bool,
+        source_is_utf8: bool = False,
+    ):
         self.conn = conn
         self.table = table
         self.target = target
@@ -152,8 +160,11 @@ class Stage:
         if last is None or cursor is None:
             return None
         if self.binary:  # the keyset's last row is the stage's greatest (cursor, id)
-            row = self.conn.execute(sql.SQL("select {c}::text, id::text from {s} order by {c} desc, id desc limit 1")
-                                    .format(c=_ident(cursor), s=self.stage)).fetchone()  # fmt: skip
+            row = self.conn.execute(
+                sql.SQL("select {c}::text, id::text from {s} order by {c} desc, id desc limit 1").format(
+                    c=_ident(cursor), s=self.stage
+                )
+            ).fetchone()
             return row[0], row[1]
         fields = bytes(last).rstrip(b"\n").decode("utf-8", errors="replace").split("\t")
         return fields[self.names.index(cursor)], fields[self.names.index("id")]
@@ -218,64 +229,70 @@ class Stage:
     def rules(self) -> tuple[list[sql.Composable], list[sql.Composable]]:
         """CASE branches, first match wins, and the parent joins they need. Checks that the staged types
         already guarantee are left out: a well-typed source pays only for the business rules."""
-        table = self.table
-        s = lambda c: sql.SQL("s.{}").format(_ident(c))  # noqa: E731
-        text = lambda c: self.staged_as[c] == "text"  # noqa: E731
         valid = input_is_valid(self.conn)
-        rules: list[tuple[sql.Composable, sql.Composable]] = [(sql.SQL("s.id is null"), sql.Literal("null key"))]
-        if text("id"):
-            rules.append((sql.SQL("not {}").format(valid(s("id"), "bigint")), sql.Literal("malformed key")))
+        orphans, joins = self._foreign_key_rules(valid)
+        rules = [*self._key_rules(valid), *self._value_rules(valid), *orphans]
+        return [sql.SQL("when {} then {}").format(cond, reason) for cond, reason in rules], joins
+
+    def _col(self, column: str) -> sql.Composable:
+        return sql.SQL("s.{}").format(_ident(column))
+
+    def _key_rules(self, valid) -> list[tuple[sql.Composable, sql.Composable]]:
+        rules = [(sql.SQL("s.id is null"), sql.Literal("null key"))]
+        if self.staged_as["id"] == "text":
+            rules.append((sql.SQL("not {}").format(valid(self._col("id"), "bigint")), sql.Literal("malformed key")))
         if not self.key_is_unique:
-            rules.append((sql.SQL("s.id in (select id from {} group by id having count(*) > 1)").format(self.stage),
-                          sql.Literal("duplicate key in batch")))  # fmt: skip
-        for col in contract.NOT_NULL[table]:
-            rules.append((sql.SQL("{} is null").format(s(col)), sql.Literal(f"missing required value: {col}")))
+            duplicated = sql.SQL("s.id in (select id from {} group by id having count(*) > 1)").format(self.stage)
+            rules.append((duplicated, sql.Literal("duplicate key in batch")))
+        return rules
+
+    def _value_rules(self, valid) -> list[tuple[sql.Composable, sql.Composable]]:
+        table, s = self.table, self._col
+        missing = [(c, sql.SQL("{} is null").format(s(c))) for c in contract.NOT_NULL[table]]
+        rules = [(cond, sql.Literal(f"missing required value: {c}")) for c, cond in missing]
         amounts = contract.AMOUNTS.get(table, [])
-        for col, type_ in self.columns:
-            if col not in contract.COLUMNS[table] or type_ == "text" or not text(col):
+        for col, type_ in self.columns:  # only text-staged contract columns can hold a value of the wrong type
+            if col not in contract.COLUMNS[table] or type_ == "text" or self.staged_as[col] != "text":
                 continue
             label = "malformed amount" if col in amounts else "malformed value"
             rules.append((sql.SQL("not {}").format(valid(s(col), type_)), sql.Literal(f"{label}: {col}")))
             if type_ == contract.TS:
-                rules.append(
-                    (
-                        sql.SQL("{} !~ {}").format(s(col), sql.Literal(ZONED_TIMESTAMP)),
-                        sql.Literal(f"timestamp without zone: {col}"),
-                    )
-                )
+                zoned = sql.SQL("{} !~ {}").format(s(col), sql.Literal(ZONED_TIMESTAMP))
+                rules.append((zoned, sql.Literal(f"timestamp without zone: {col}")))
         for col in amounts:
             rules.append((sql.SQL("{}::bigint < 0").format(s(col)), sql.Literal(f"negative amount: {col}")))
         for col in contract.CURRENCY_COLUMNS.get(table, []):
-            rules.append((sql.SQL("upper({}) <> all({})").format(s(col), sql.Literal(contract.CURRENCIES)),
-                          sql.SQL("'unknown currency: ' || {}").format(s(col))))  # fmt: skip
-        for (t, col), allowed in contract.STATUSES.items():
-            if t == table:
-                rules.append(
-                    (
-                        sql.SQL("{} <> all({})").format(s(col), sql.Literal(allowed)),
-                        sql.SQL("'unknown status: ' || {} || ' in ' || {}").format(s(col), sql.Literal(col)),
-                    )
-                )
+            unknown = sql.SQL("upper({}) <> all({})").format(s(col), sql.Literal(contract.CURRENCIES))
+            rules.append((unknown, sql.SQL("'unknown currency: ' || {}").format(s(col))))
+        for col, allowed in ((c, a) for (t, c), a in contract.STATUSES.items() if t == table):
+            unknown = sql.SQL("{} <> all({})").format(s(col), sql.Literal(allowed))
+            rules.append(
+                (unknown, sql.SQL("'unknown status: ' || {} || ' in ' || {}").format(s(col), sql.Literal(col)))
+            )
         for columns, condition, reason in contract.ROW_RULES.get(table, []):
             values = {c: sql.SQL("cast({} as bigint)").format(s(c)) for c in columns}
             rules.append((sql.SQL("not (" + condition + ")").format(**values), sql.Literal(reason)))
         for col, limit in contract.MAX_PAYLOAD_BYTES.get(table, {}).items():
-            rules.append((sql.SQL("octet_length({}::text) > {}").format(s(col), sql.Literal(limit)),
-                          sql.Literal(f"oversized payload: {col} over {limit} bytes")))  # fmt: skip
-        joins = []
-        for i, (col, parent) in enumerate(contract.FOREIGN_KEYS.get(table, [])):
+            oversized = sql.SQL("octet_length({}::text) > {}").format(s(col), sql.Literal(limit))
+            rules.append((oversized, sql.Literal(f"oversized payload: {col} over {limit} bytes")))
+        return rules
+
+    def _foreign_key_rules(self, valid) -> tuple[list[tuple[sql.Composable, sql.Composable]], list[sql.Composable]]:
+        """Orphan rules and their joins to the loaded parents (hash joins, or index lookups for small chunks)."""
+        rules, joins = [], []
+        for i, (col, parent) in enumerate(contract.FOREIGN_KEYS.get(self.table, [])):
             parent_raw = f"platform_{parent}"
             if not self.conn.execute("select to_regclass(%s)", (f"{RAW_SCHEMA}.{parent_raw}",)).fetchone()[0]:
                 continue  # the parent was never loaded: nothing to check against
             alias = sql.Identifier(f"p{i}")
-            value = sql.SQL("s.{}").format(_ident(col))
-            if text(col):  # a malformed value is its own rule; it must not break the join
+            value = self._col(col)
+            if self.staged_as[col] == "text":  # a malformed value is its own rule; it must not break the join
                 value = sql.SQL("case when {ok} then {v}::bigint end").format(ok=valid(value, "bigint"), v=value)
-            joins.append(sql.SQL("left join {parent} as {a} on {a}.id = {v}").format(
-                parent=_ident(RAW_SCHEMA, parent_raw), a=alias, v=value))  # fmt: skip
-            rules.append((sql.SQL("{} is not null and {}.id is null").format(s(col), alias),
-                          sql.Literal(f"orphan foreign key: {col} -> {parent}")))  # fmt: skip
-        return [sql.SQL("when {} then {}").format(cond, reason) for cond, reason in rules], joins
+            join = sql.SQL("left join {parent} as {a} on {a}.id = {v}")
+            joins.append(join.format(parent=_ident(RAW_SCHEMA, parent_raw), a=alias, v=value))
+            orphan = sql.SQL("{} is not null and {}.id is null").format(self._col(col), alias)
+            rules.append((orphan, sql.Literal(f"orphan foreign key: {col} -> {parent}")))
+        return rules, joins
 
     def check(self, batch_id: str) -> int:
         """One scan finds the rows that break a rule; they are copied to the quarantine. Returns how many."""
@@ -286,7 +303,7 @@ class Stage:
                 "as reason from {stage} as s {joins}) as r where reason is not null"
             ).format(
                 bad=self.bad, branches=sql.SQL(" ").join(branches), stage=self.stage, joins=sql.SQL(" ").join(joins)
-            )  # fmt: skip
+            )
         )
         q = _ident(RAW_SCHEMA, TABLE)
         self.conn.execute(
@@ -313,10 +330,11 @@ class Stage:
     def _casts(self) -> sql.Composable:
         """The stage's columns cast to raw's types (a no-op for columns staged in their own type)."""
         return sql.SQL(", ").join(
-            sql.SQL("cast(s.{c} as {t}) as {c}").format(c=_ident(c), t=sql.SQL(t)) if self.staged_as[c] == "text"
+            sql.SQL("cast(s.{c} as {t}) as {c}").format(c=_ident(c), t=sql.SQL(t))
+            if self.staged_as[c] == "text"
             else sql.SQL("s.{c}").format(c=_ident(c))
             for c, t in self.columns
-        )  # fmt: skip
+        )
 
     def good_rows(self) -> sql.Composable:
         """The rows `check` did not quarantine, cast to raw's types."""

@@ -45,8 +45,9 @@ def copy_rows(conn: psycopg.Connection, statement: sql.Composable | str, params=
                 raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
 
 
-def write_blocks(rows: Iterable[bytes | memoryview], into: psycopg.Copy,
-                 keep: Callable[[list], list] | None = None) -> tuple[int, bytes | memoryview | None]:  # fmt: skip
+def write_blocks(
+    rows: Iterable[bytes | memoryview], into: psycopg.Copy, keep: Callable[[list], list] | None = None
+) -> tuple[int, bytes | memoryview | None]:
     """Write rows to a `COPY ... FROM STDIN` in blocks of about 256 kB; returns (rows read, the last row).
 
     `keep`, when given, sees each block first and returns the rows to write (the rest it keeps aside)."""
@@ -86,9 +87,13 @@ class LoadResult:
     rows_in_future_note: str = ""
 
     def metadata(self) -> dict:
-        meta = {"table": f"{RAW_SCHEMA}.{self.table}", "rows_read": self.rows_read,
-                "rows_written": self.rows_written, "batch_id": self.batch_id,
-                "duration_s": round(self.seconds, 3)}  # fmt: skip
+        meta = {
+            "table": f"{RAW_SCHEMA}.{self.table}",
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "batch_id": self.batch_id,
+            "duration_s": round(self.seconds, 3),
+        }
         if self.cursor:
             meta["cursor"] = self.cursor
             meta["rows_quarantined"] = self.quarantined
@@ -108,9 +113,13 @@ def ensure_table(conn: psycopg.Connection, table: str, columns: list[tuple[str, 
             ident, sql.SQL(", ").join(definitions), sql.SQL(", ").join(map(sql.Identifier, key))
         )
     )
-    existing = {r[0] for r in conn.execute(
-        "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
-        (RAW_SCHEMA, table))}  # fmt: skip
+    existing = {
+        r[0]
+        for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = %s and table_name = %s",
+            (RAW_SCHEMA, table),
+        )
+    }
     for name, type_ in columns:
         if name not in existing:
             conn.execute(sql.SQL("alter table {} add column {} {}").format(ident, sql.Identifier(name), sql.SQL(type_)))
@@ -119,9 +128,13 @@ def ensure_table(conn: psycopg.Connection, table: str, columns: list[tuple[str, 
 @contextmanager
 def staged(conn: psycopg.Connection, table: str, columns: list[str]) -> Iterator[psycopg.Copy]:
     """A COPY FROM STDIN into a temp table shaped like raw.<table>'s data columns."""
-    conn.execute(sql.SQL("create temp table {} on commit drop as select {} from {} with no data").format(
-        sql.Identifier(f"stage_{table}"), sql.SQL(", ").join(map(sql.Identifier, columns)),
-        sql.Identifier(RAW_SCHEMA, table)))  # fmt: skip
+    conn.execute(
+        sql.SQL("create temp table {} on commit drop as select {} from {} with no data").format(
+            sql.Identifier(f"stage_{table}"),
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.Identifier(RAW_SCHEMA, table),
+        )
+    )
     copy_sql = sql.SQL("copy {} ({}) from stdin").format(
         sql.Identifier(f"stage_{table}"), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
@@ -148,16 +161,27 @@ def merge(
     updates = sql.SQL(", ").join(
         sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in [*non_key, "_loaded_at", "_batch_id"]
     )
-    changed = sql.SQL(" or ").join(
-        sql.SQL("t.{c} is distinct from excluded.{c}").format(c=sql.Identifier(c)) for c in non_key) \
-        if non_key else sql.SQL("false")  # fmt: skip
+    changed = (
+        sql.SQL(" or ").join(
+            sql.SQL("t.{c} is distinct from excluded.{c}").format(c=sql.Identifier(c)) for c in non_key
+        )
+        if non_key
+        else sql.SQL("false")
+    )
     statement = sql.SQL(
         "insert into {target} as t ({cols}, _loaded_at, _batch_id) "
         "select {distinct} {cols}, now(), {batch} from ({rows}) as r "
         "on conflict ({keys}) do update set {updates} where {changed}"
-    ).format(target=target, cols=cols, keys=keys, batch=sql.Literal(batch_id), rows=rows, updates=updates,
-             changed=changed, distinct=sql.SQL("distinct on ({})").format(keys) if distinct else sql.SQL(""),
-    )  # fmt: skip
+    ).format(
+        target=target,
+        cols=cols,
+        keys=keys,
+        batch=sql.Literal(batch_id),
+        rows=rows,
+        updates=updates,
+        changed=changed,
+        distinct=sql.SQL("distinct on ({})").format(keys) if distinct else sql.SQL(""),
+    )
     return conn.execute(statement).rowcount
 
 
@@ -172,8 +196,9 @@ def append(conn: psycopg.Connection, table: str, columns: list[str], batch_id: s
 
 
 def _primary_key(conn: psycopg.Connection, table: str) -> str | None:
-    row = conn.execute("select conname from pg_constraint where conrelid = %s::regclass and contype = 'p'",
-                       (f"{RAW_SCHEMA}.{table}",)).fetchone()  # fmt: skip
+    row = conn.execute(
+        "select conname from pg_constraint where conrelid = %s::regclass and contype = 'p'", (f"{RAW_SCHEMA}.{table}",)
+    ).fetchone()
     return row[0] if row else None
 
 
@@ -228,8 +253,9 @@ def merge_staged(
     return staged_rows, merge(conn, table, columns, key, batch_id, rows)
 
 
-def write_rows(warehouse_dsn: str, table: str, columns: list[tuple[str, str]], key: list[str],
-               rows: Iterable[tuple], batch_id: str) -> LoadResult:  # fmt: skip
+def write_rows(
+    warehouse_dsn: str, table: str, columns: list[tuple[str, str]], key: list[str], rows: Iterable[tuple], batch_id: str
+) -> LoadResult:
     """Stage Python rows with COPY and merge them into raw.<table> in one transaction."""
     started = time.monotonic()
     names = [n for n, _ in columns]

@@ -45,43 +45,42 @@ def _platform_asset(table: str) -> dg.AssetsDefinition:
         settings: BoxofficeSettings,
         warehouse_lock: WarehouseLock,
     ) -> dg.MaterializeResult:
-        s = settings.load()
-        try:
-            result = platform.load_table(
-                s.source_dsn,
-                s.source_schema,
-                s.warehouse_dsn,
-                table,
-                new_batch_id(),
-                full_refresh=config.full_refresh,
-                lookback=timedelta(minutes=s.extract_lookback_minutes),
-                chunk_rows=s.extract_chunk_rows,
-                progress=context.log.info,
-            )
-        except platform.ContractError as err:
-            context.log.error(f"{table}: {err}; raw keeps its last load")
-            failed = dg.AssetCheckResult(
-                check_name=CONTRACT_CHECK,
-                passed=False,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"error": str(err)},
-            )
-            return dg.MaterializeResult(metadata={"loaded": False, "contract_error": str(err)}, check_results=[failed])
-        totals = control_totals.record(
-            s.source_dsn, s.source_schema, s.warehouse_dsn, table, result.table, result.batch_id
-        )
-        metadata = {
-            **result.metadata(),
-            "dagster/row_count": result.rows_read,
-            "control_source_rows": totals["source_rows"],
-            "control_raw_rows": totals["raw_rows"],
-        }
-        kept = dg.AssetCheckResult(
-            check_name=CONTRACT_CHECK, passed=True, metadata={"rows_quarantined": result.quarantined}
-        )
-        return dg.MaterializeResult(metadata=metadata, check_results=[kept])
+        return load_platform_table(context, table, settings.load(), config.full_refresh)
 
     return _asset
+
+
+def load_platform_table(context: dg.AssetExecutionContext, table: str, s, full_refresh: bool) -> dg.MaterializeResult:
+    """Load one table and record its control totals; a broken contract fails its check, not the run."""
+    try:
+        result = platform.load_table(
+            s.source_dsn,
+            s.source_schema,
+            s.warehouse_dsn,
+            table,
+            new_batch_id(),
+            full_refresh=full_refresh,
+            lookback=timedelta(minutes=s.extract_lookback_minutes),
+            chunk_rows=s.extract_chunk_rows,
+            progress=context.log.info,
+        )
+    except platform.ContractError as err:
+        context.log.error(f"{table}: {err}; raw keeps its last load")
+        failed = dg.AssetCheckResult(
+            check_name=CONTRACT_CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata={"error": str(err)}
+        )
+        return dg.MaterializeResult(metadata={"loaded": False, "contract_error": str(err)}, check_results=[failed])
+    totals = control_totals.record(s.source_dsn, s.source_schema, s.warehouse_dsn, table, result.table, result.batch_id)
+    metadata = {
+        **result.metadata(),
+        "dagster/row_count": result.rows_read,
+        "control_source_rows": totals["source_rows"],
+        "control_raw_rows": totals["raw_rows"],
+    }
+    kept = dg.AssetCheckResult(
+        check_name=CONTRACT_CHECK, passed=True, metadata={"rows_quarantined": result.quarantined}
+    )
+    return dg.MaterializeResult(metadata=metadata, check_results=[kept])
 
 
 platform_assets = [_platform_asset(t) for t in platform.TABLES]

@@ -66,7 +66,7 @@ def pg15(home):
     s.down()
 
 
-@pytest.fixture(scope="session", params=["18", "15"])
+@pytest.fixture(params=["18", "15"])  # function scope: pytest must not reorder modules around it
 def any_server(request):
     """Each supported end of the range: the embedded PostgreSQL 18 and Debian's 15."""
     return request.getfixturevalue("server" if request.param == "18" else "pg15")

@@ -13,8 +13,12 @@ def test_definitions_load_like_dagster_dev(runs, tmp_path):
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     result = subprocess.run(
         [dagster_command(), "definitions", "validate", "-m", "orchestration.definitions"],
-        cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
 

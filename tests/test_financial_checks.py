@@ -31,9 +31,12 @@ def test_every_financial_check_passes_on_the_pipeline_run(runs, settings, wareho
     for suite in financials.SUITES:
         outcome = only(suite.validate(settings.warehouse_dsn))
         assert outcome.success and not outcome.errored and outcome.unexpected_count == 0, suite.name
-    recorded = dict(warehouse.execute(
-        "select distinct on (source_table) source_table, source_rows from raw._control_totals "
-        "order by source_table, measured_at desc").fetchall())  # fmt: skip
+    recorded = dict(
+        warehouse.execute(
+            "select distinct on (source_table) source_table, source_rows from raw._control_totals "
+            "order by source_table, measured_at desc"
+        ).fetchall()
+    )
     assert set(recorded) == set(contract.LOAD_ORDER)
     for table, rows in recorded.items():
         assert rows == source.execute(f"select count(*) from {table}").fetchone()[0] > 0, table
@@ -41,9 +44,14 @@ def test_every_financial_check_passes_on_the_pipeline_run(runs, settings, wareho
 
 def test_a_balance_transaction_that_breaks_mollies_identity_is_named(settings, warehouse):
     (tx,) = warehouse.execute("select min(balance_transaction_id) from marts.fct_balance_transactions").fetchone()
-    with planted(warehouse, "update marts.fct_balance_transactions set result_amount = result_amount + 1.23 "
-                 "where balance_transaction_id = %s", "update marts.fct_balance_transactions set result_amount = "
-                 "result_amount - 1.23 where balance_transaction_id = %s", tx):  # fmt: skip
+    with planted(
+        warehouse,
+        "update marts.fct_balance_transactions set result_amount = result_amount + 1.23 "
+        "where balance_transaction_id = %s",
+        "update marts.fct_balance_transactions set result_amount = "
+        "result_amount - 1.23 where balance_transaction_id = %s",
+        tx,
+    ):
         outcome = only(financials.LEDGER.validate(settings.warehouse_dsn))
     assert not outcome.success and not outcome.errored
     assert [(r["balance_transaction_id"], str(r["difference"])) for r in outcome.unexpected_rows] == [(tx, "1.23")]
@@ -53,9 +61,12 @@ def test_a_transfer_that_differs_from_its_settlement_is_named(settings, warehous
     (settlement,) = warehouse.execute(
         "select min(settlement_id) from marts.fct_payouts where settlement_status = 'paidout'"
     ).fetchone()
-    with planted(warehouse, "update marts.fct_payouts set transferred_amount = transferred_amount - 5 "
-                 "where settlement_id = %s", "update marts.fct_payouts set transferred_amount = "
-                 "transferred_amount + 5 where settlement_id = %s", settlement):  # fmt: skip
+    with planted(
+        warehouse,
+        "update marts.fct_payouts set transferred_amount = transferred_amount - 5 where settlement_id = %s",
+        "update marts.fct_payouts set transferred_amount = transferred_amount + 5 where settlement_id = %s",
+        settlement,
+    ):
         outcome = only(financials.PAYOUTS.validate(settings.warehouse_dsn))
     assert not outcome.success
     assert [(r["settlement_id"], r["reason"]) for r in outcome.unexpected_rows] == [
@@ -65,9 +76,12 @@ def test_a_transfer_that_differs_from_its_settlement_is_named(settings, warehous
 
 def test_paid_gmv_that_drifts_from_the_payments_is_named_by_month(settings, warehouse):
     (month,) = warehouse.execute("select max(month_start) from marts.fct_financial_monthly").fetchone()
-    with planted(warehouse, "update marts.fct_financial_monthly set gross_revenue = gross_revenue + 10 "
-                 "where month_start = %s", "update marts.fct_financial_monthly set gross_revenue = "
-                 "gross_revenue - 10 where month_start = %s", month):  # fmt: skip
+    with planted(
+        warehouse,
+        "update marts.fct_financial_monthly set gross_revenue = gross_revenue + 10 where month_start = %s",
+        "update marts.fct_financial_monthly set gross_revenue = gross_revenue - 10 where month_start = %s",
+        month,
+    ):
         outcome = only(financials.PAID_GMV.validate(settings.warehouse_dsn))
     assert not outcome.success
     (row,) = outcome.unexpected_rows

@@ -99,13 +99,13 @@ def test_kpi_snapshot_equals_python_over_the_source(src, mollie_fees, warehouse)
         "events_live": sum(e["status"] == "live" for e in src["events"]),
         "events_upcoming_30d": sum(
             e["status"] == "live" and AS_OF < e["starts_at"] <= AS_OF + timedelta(days=30) for e in src["events"]
-        ),  # fmt: skip
+        ),
         "events_this_month": sum(local(e["starts_at"]).date().replace(day=1) == month for e in src["events"]),
         "gmv_total": gmv,
         "gmv_this_month": sum(money(o["total_cents"]) for o in paid if local(o["paid_at"]).date() >= month),
         "gmv_last_month": sum(
             money(o["total_cents"]) for o in paid if last_month <= local(o["paid_at"]).date() < month
-        ),  # fmt: skip
+        ),
         "tickets_sold_total": tickets,
         "orders_completed_total": len(paid),
         "average_order_value": (gmv / len(paid)).quantize(CENT),
@@ -123,9 +123,11 @@ def test_kpi_snapshot_equals_python_over_the_source(src, mollie_fees, warehouse)
 @pytest.mark.parametrize("period", ["today", "this_week", "this_month"])
 def test_kpi_periods_compare_like_for_like_with_the_previous_period(period, src, mollie_fees, warehouse):
     now = local(AS_OF).replace(tzinfo=None)
-    start = {"today": now.replace(hour=0, minute=0, second=0, microsecond=0),
-             "this_week": (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0),
-             "this_month": now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)}[period]  # fmt: skip
+    start = {
+        "today": now.replace(hour=0, minute=0, second=0, microsecond=0),
+        "this_week": (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0),
+        "this_month": now.replace(day=1, hour=0, minute=0, second=0, microsecond=0),
+    }[period]
     if period == "this_month":
         previous = (start - timedelta(days=1)).replace(day=1)
     else:
@@ -143,18 +145,23 @@ def test_kpi_periods_compare_like_for_like_with_the_previous_period(period, src,
         fees = {k: sum(money(o[f"{k}_fee_cents"]) for o in paid) for k in ("platform", "service")}
         mollie = sum(mollie_fees[o["id"]] for o in paid)
         return {
-            "gmv": gmv, "orders_completed": len(paid), "tickets_sold": tickets,
+            "gmv": gmv,
+            "orders_completed": len(paid),
+            "tickets_sold": tickets,
             "average_ticket_price": (sum(money(o["tickets_amount_cents"]) for o in paid) / tickets).quantize(CENT)
-            if tickets else None,
+            if tickets
+            else None,
             "average_order_value": (gmv / len(paid)).quantize(CENT) if paid else None,
-            "platform_fees": fees["platform"], "service_fees": fees["service"], "mollie_fees": mollie,
+            "platform_fees": fees["platform"],
+            "service_fees": fees["service"],
+            "mollie_fees": mollie,
             "net_platform_revenue": fees["platform"] + fees["service"] - mollie,
             "new_organizations": sum(inside(g["created_at"], lo, hi) for g in src["organizations"]),
             "new_events": sum(inside(e["created_at"], lo, hi) for e in src["events"]),
             "organizations_total": sum(local(g["created_at"]).replace(tzinfo=None) < hi for g in src["organizations"]),
             "active_organizations": len({o["organization_id"] for o in created}),
             "active_buyers": len({o["buyer_email"].lower() for o in paid}),
-        }  # fmt: skip
+        }
 
     current, before = window(start, now), window(previous, previous_end)
     got = {r["kpi"]: r for r in rows(warehouse, "select * from marts.kpi_periods where period = %s", period)}
@@ -232,10 +239,15 @@ def test_organizations_per_month_add_up_to_the_total(src, warehouse):
 
 
 def test_settlement_lines_add_up_to_each_payout_and_every_transfer_pays_its_settlement(warehouse, sandbox_db):
-    amounts = {b["id"]: Decimal(b["amount"]["value"])
-               for (b,) in sandbox_db.execute("select body from objects where kind = 'settlement'")}  # fmt: skip
-    lines = dict(warehouse.execute(
-        "select settlement_id, sum(mollie_amount) from marts.fct_settlement_items group by 1").fetchall())  # fmt: skip
+    amounts = {
+        b["id"]: Decimal(b["amount"]["value"])
+        for (b,) in sandbox_db.execute("select body from objects where kind = 'settlement'")
+    }
+    lines = dict(
+        warehouse.execute(
+            "select settlement_id, sum(mollie_amount) from marts.fct_settlement_items group by 1"
+        ).fetchall()
+    )
     assert set(lines) == set(amounts)
     for settlement_id, amount in amounts.items():  # cost lines carry 4 decimals; Mollie rounds the total
         assert abs(lines[settlement_id] - amount) <= Decimal("0.005"), settlement_id
@@ -278,8 +290,9 @@ def test_payment_latency_percentiles_equal_python_statistics(source, warehouse):
         (p["paid_at"] - p["created_at"]).total_seconds()
         for p in rows(source, "select created_at, paid_at from payments where status = 'paid' and paid_at <= %s", AS_OF)
     ]
-    row = rows(warehouse, "select * from marts.health_payment_latency where window_name = 'all' "
-                          "and payment_method = 'all'")[0]  # fmt: skip
+    row = rows(
+        warehouse, "select * from marts.health_payment_latency where window_name = 'all' and payment_method = 'all'"
+    )[0]
     q = statistics.quantiles(seconds, n=100, method="inclusive")  # percentile_cont's linear interpolation
     assert row["paid_payments"] == len(seconds)
     assert float(row["median_seconds"]) == pytest.approx(statistics.median(seconds), abs=0.05)
@@ -291,8 +304,12 @@ def test_payment_failures_per_window_equal_the_source(source, warehouse):
     failures = rows(warehouse, "select * from marts.health_payment_failures")
     got = {(r["window_name"], r["failure_reason"]): r for r in failures}
     for name, span in (("24h", timedelta(hours=24)), ("7d", timedelta(days=7)), ("30d", timedelta(days=30))):
-        window = rows(source, "select status, failure_reason from payments where created_at > %s and created_at <= %s",
-                      AS_OF - span, AS_OF)  # fmt: skip
+        window = rows(
+            source,
+            "select status, failure_reason from payments where created_at > %s and created_at <= %s",
+            AS_OF - span,
+            AS_OF,
+        )
         failed = [p for p in window if p["status"] == "failed"]
         assert (got[(name, "all")]["failed_payments"], got[(name, "all")]["payments"]) == (len(failed), len(window))
     assert got[("30d", "all")]["failed_payments"] > 0
@@ -305,8 +322,11 @@ def test_new_buyers_per_month_equal_first_purchases_in_the_source(src, warehouse
     expected = defaultdict(int)
     for month in first.values():
         expected[month] += 1
-    got = dict(warehouse.execute(
-        "select period_start, new_buyers from marts.fct_buyer_activity where grain = 'month'").fetchall())  # fmt: skip
+    got = dict(
+        warehouse.execute(
+            "select period_start, new_buyers from marts.fct_buyer_activity where grain = 'month'"
+        ).fetchall()
+    )
     assert got == dict(expected)
     assert warehouse.execute("select count(*) from marts.dim_buyers").fetchone()[0] == len(first)
 
@@ -315,11 +335,12 @@ def test_support_finds_an_order_by_each_identifier(source, warehouse):
     order_number, email, qr, mollie_id = source.execute(
         "select o.order_number, o.buyer_email, t.qr_code, p.mollie_payment_id from orders o "
         "join tickets t on t.order_id = o.id join payments p on p.order_id = o.id where o.status = 'paid' "
-        "order by o.id limit 1").fetchone()  # fmt: skip
+        "order by o.id limit 1"
+    ).fetchone()
     for needle in (order_number, email, qr, mollie_id):
         found = warehouse.execute(
-            "select order_number from support.support_order_search where search_text like %s",
-            (f"%{needle.lower()}%",)).fetchall()  # fmt: skip
+            "select order_number from support.support_order_search where search_text like %s", (f"%{needle.lower()}%",)
+        ).fetchall()
         assert (order_number,) in found, needle
     (history,) = warehouse.execute(
         "select scan_history from support.support_ticket_lookup where scans > 1 limit 1"
@@ -330,7 +351,8 @@ def test_support_finds_an_order_by_each_identifier(source, warehouse):
 def test_marts_hold_no_email_and_roles_see_only_their_schema(settings, warehouse):
     text_columns = warehouse.execute(
         "select table_name, column_name from information_schema.columns where table_schema = 'marts' "
-        "and data_type = 'text'").fetchall()  # fmt: skip
+        "and data_type = 'text'"
+    ).fetchall()
     for table, column in text_columns:
         leaked = warehouse.execute(f'select count(*) from marts."{table}" where "{column}" like %s', ("%@%",))
         assert leaked.fetchone()[0] == 0, f"{table}.{column}"
@@ -351,9 +373,23 @@ def test_dbt_docs_generate_documents_every_mart_column(settings, runs, tmp_path)
     from orchestration.resources import dbt_env
 
     dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
-    subprocess.run([dbt, "docs", "generate", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-                    str(DBT_PROJECT_DIR), "--target-path", str(tmp_path)],
-                   check=True, cwd=DBT_PROJECT_DIR, env={**os.environ, **dbt_env(settings)})  # fmt: skip
+    subprocess.run(
+        [
+            dbt,
+            "docs",
+            "generate",
+            "--quiet",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(tmp_path),
+        ],
+        check=True,
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **dbt_env(settings)},
+    )
     catalog = json.loads((tmp_path / "catalog.json").read_text())
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     marts = [

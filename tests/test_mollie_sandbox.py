@@ -13,8 +13,9 @@ from extract.raw import new_batch_id
 @pytest.fixture
 def faulty(demo):
     sources, _ = demo
-    server = sandbox.SandboxServer(sources.sandbox_dsn, sources.token,
-                                   faults=sandbox.Faults(every_429=4, every_500=7)).start()  # fmt: skip
+    server = sandbox.SandboxServer(
+        sources.sandbox_dsn, sources.token, faults=sandbox.Faults(every_429=4, every_500=7)
+    ).start()
     yield sources, server
     server.stop()
 
@@ -75,7 +76,9 @@ def test_extract_survives_429_and_500_with_a_complete_duplicate_free_load(faulty
 
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select count(*), count(distinct id) from raw.mollie_payments").fetchone() == (
-            counts["payment"], counts["payment"])  # fmt: skip
+            counts["payment"],
+            counts["payment"],
+        )
     server.drop_database("faults_test")
 
 

@@ -57,8 +57,15 @@ def test_every_planted_discrepancy_is_found_and_nothing_else(sandbox_db, warehou
         for pid, status in sandbox_db.execute("select mollie_payment_id, expected_match_status from planted")
     }
     kinds = {k for (k,) in sandbox_db.execute("select distinct kind from planted")}
-    assert kinds == {"amount_mismatch", "missing_in_platform", "not_settled", "refund_mollie_only",
-                     "refund_platform_only", "chargeback", "status_mismatch"}  # fmt: skip
+    assert kinds == {
+        "amount_mismatch",
+        "missing_in_platform",
+        "not_settled",
+        "refund_mollie_only",
+        "refund_platform_only",
+        "chargeback",
+        "status_mismatch",
+    }
     flagged = dict(
         warehouse.execute(
             "select mollie_payment_id, match_status from marts.fct_payment_reconciliation "

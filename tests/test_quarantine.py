@@ -20,11 +20,24 @@ LOOSE_ORDERS = """
         service_fee_cents text, platform_fee_cents text, total_cents text, ticket_count text,
         created_at text, paid_at text, updated_at text)
 """
-GOOD = {"order_number": "ORD-1", "organization_id": "1", "event_id": "1", "customer_id": None,
-        "buyer_email": "a@example.com", "buyer_ip": "10.0.0.1", "status": "paid", "currency": "EUR",
-        "tickets_amount_cents": "1000", "service_fee_cents": "99", "platform_fee_cents": "50",
-        "total_cents": "1099", "ticket_count": "1", "created_at": "2026-10-01 10:00:00+00",
-        "paid_at": "2026-10-01 10:01:00+00", "updated_at": "2026-10-01 10:01:00+00"}  # fmt: skip
+GOOD = {
+    "order_number": "ORD-1",
+    "organization_id": "1",
+    "event_id": "1",
+    "customer_id": None,
+    "buyer_email": "a@example.com",
+    "buyer_ip": "10.0.0.1",
+    "status": "paid",
+    "currency": "EUR",
+    "tickets_amount_cents": "1000",
+    "service_fee_cents": "99",
+    "platform_fee_cents": "50",
+    "total_cents": "1099",
+    "ticket_count": "1",
+    "created_at": "2026-10-01 10:00:00+00",
+    "paid_at": "2026-10-01 10:01:00+00",
+    "updated_at": "2026-10-01 10:01:00+00",
+}
 BAD = [  # (id, changes, reason)
     (None, {}, "null key"),
     ("x7", {}, "malformed key"),
@@ -54,8 +67,10 @@ def loose_source(any_server):
         rows += [(key, {**GOOD, "order_number": f"ORD-{n}", **changes}) for n, (key, changes, _) in enumerate(BAD)]
         with conn.cursor() as cur:
             for key, values in rows:
-                cur.execute(f"insert into orders (id, {', '.join(values)}) values (%s{', %s' * len(values)})",
-                            (key, *values.values()))  # fmt: skip
+                cur.execute(
+                    f"insert into orders (id, {', '.join(values)}) values (%s{', %s' * len(values)})",
+                    (key, *values.values()),
+                )
     yield source_dsn, warehouse_dsn
     server.drop_database(f"qs_{suffix}")
     server.drop_database(f"qw_{suffix}")
@@ -129,8 +144,10 @@ def test_an_orphan_is_released_once_its_parent_arrives(loose_source):
         load(source_dsn, warehouse_dsn, parent)
     load(source_dsn, warehouse_dsn, "orders")
     with psycopg.connect(source_dsn) as conn:
-        conn.execute("insert into events select 999999, organization_id, 'Late event', 'live', starts_at, ends_at, "
-                     "created_at, now() from events where id = 1")  # fmt: skip
+        conn.execute(
+            "insert into events select 999999, organization_id, 'Late event', 'live', starts_at, ends_at, "
+            "created_at, now() from events where id = 1"
+        )
     load(source_dsn, warehouse_dsn, "events")
     load(source_dsn, warehouse_dsn, "orders")
     assert ("105", "orphan foreign key: event_id -> events") not in quarantine(warehouse_dsn)

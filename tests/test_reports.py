@@ -88,17 +88,26 @@ def test_the_html_report_renders_in_chromium_with_totals_and_the_discrepancy_hig
     _, reported, expected = month_totals(warehouse, month)
     page = (settings.reports_dir / "reconciliation" / month / "reconciliation.html").as_uri()
     browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
-    subprocess.run([*browser, "--no-pdf-header-footer", f"--print-to-pdf={tmp_path / 'r.pdf'}", page],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
-    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"], check=True, capture_output=True,
-                          text=True).stdout  # fmt: skip
+    subprocess.run(
+        [*browser, "--no-pdf-header-footer", f"--print-to-pdf={tmp_path / 'r.pdf'}", page],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"], check=True, capture_output=True, text=True
+    ).stdout
     # what a reader of the printed report sees
     assert f"reconciliation — {month}" in text
     assert f"{reported:,.2f}" in text and f"{expected:,.2f}" in text
     assert " ".join(text.split("Reconciled", 1)[1].split()[:1]) == "no"
     assert reference in text and "GMV paid per day" in text and "Settled by Mollie per day" in text
-    subprocess.run([*browser, "--window-size=1200,2400", f"--screenshot={tmp_path / 'r.png'}", page],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [*browser, "--window-size=1200,2400", f"--screenshot={tmp_path / 'r.png'}", page],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     pixels = Image.open(tmp_path / "r.png").convert("RGB").getdata()
     highlighted = sum(1 for p in pixels if p == (253, 236, 234))  # tr.discrepant's background
     chart_bars = sum(1 for p in pixels if p == (156, 184, 217))  # the GMV bars

@@ -8,8 +8,15 @@ from boxoffice.settings import Settings, SettingsError
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    for var in ("WAREHOUSE_DSN", "SOURCE_DSN", "MOLLIE_API_URL", "MOLLIE_API_TOKEN", "REPORTING_TIMEZONE",
-                "REPORTS_DIR", "SOURCE_SCHEMA"):  # fmt: skip
+    for var in (
+        "WAREHOUSE_DSN",
+        "SOURCE_DSN",
+        "MOLLIE_API_URL",
+        "MOLLIE_API_TOKEN",
+        "REPORTING_TIMEZONE",
+        "REPORTS_DIR",
+        "SOURCE_SCHEMA",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("BOXOFFICE_HOME", str(tmp_path))  # no demo.env there
     return monkeypatch

@@ -112,80 +112,72 @@ def add_object(sandbox_db, kind: str, body: dict, parent_id: str | None = None) 
     )
 
 
+def add_ledger_line(sandbox_db, line_id: str, kind: str, created_at: str, amount: dict, context: dict) -> None:
+    """A balance transaction without fees: its result is its amount."""
+    (balance,) = sandbox_db.execute("select id from objects where kind = 'balance' limit 1").fetchone()
+    body = {
+        "resource": "balance_transaction",
+        "id": line_id,
+        "type": kind,
+        "context": context,
+        "createdAt": created_at,
+        "initialAmount": amount,
+        "deductions": {"value": "0.00", "currency": amount["currency"]},
+        "resultAmount": amount,
+    }
+    add_object(sandbox_db, "balance_transaction", body, balance)
+
+
 def change_mollie(sandbox_db, payment: dict) -> None:
     """At Mollie: the late refund with its ledger line, the pending settlement paid out with its transfer, and
     a ledger line that arrives late, created before lines already loaded (the running balance moves)."""
-    amount = payment["amount"]
+    amount, at = payment["amount"], "2026-11-27T10:00:00+00:00"
     refund = {
         "resource": "refund",
         "id": "re_LateRefund01",
         "amount": amount,
         "status": "refunded",
         "paymentId": payment["id"],
-        "createdAt": "2026-11-27T10:00:00+00:00",
+        "createdAt": at,
         "description": "event cancelled",
     }
     add_object(sandbox_db, "refund", refund, payment["id"])
-    (balance,) = sandbox_db.execute("select id from objects where kind = 'balance' limit 1").fetchone()
     negative = {"value": f"-{amount['value']}", "currency": amount["currency"]}
-    add_object(
-        sandbox_db,
-        "balance_transaction",
-        {
-            "resource": "balance_transaction",
-            "id": "baltr_LateRefund01",
-            "type": "refund",
-            "context": {"paymentId": payment["id"], "refundId": refund["id"]},
-            "createdAt": refund["createdAt"],
-            "initialAmount": negative,
-            "deductions": {"value": "0.00", "currency": "EUR"},
-            "resultAmount": negative,
-        },
-        balance,
+    add_ledger_line(
+        sandbox_db, "baltr_LateRefund01", "refund", at, negative, {"paymentId": payment["id"], "refundId": refund["id"]}
     )
+
     settlement_id, body = sandbox_db.execute(
         "select id, body from objects where kind = 'settlement' and body->>'status' in ('pending', 'open') "
         "order by seq limit 1"
     ).fetchone()
+    paid_out = "2026-11-26T09:00:00+00:00"
     sandbox_db.execute(
         "update objects set body = body || jsonb_build_object('status', 'paidout', 'settledAt', cast(%s as text)) "
         "where kind = 'settlement' and id = %s",
-        ("2026-11-26T09:00:00+00:00", settlement_id),
+        (paid_out, settlement_id),
     )
     transfer = {"value": f"-{body['amount']['value']}", "currency": body["amount"]["currency"]}
-    add_object(
+    add_ledger_line(
         sandbox_db,
-        "balance_transaction",
-        {
-            "resource": "balance_transaction",
-            "id": "baltr_LateTransfer1",
-            "type": "outgoing-transfer",
-            "context": {"settlementId": settlement_id, "transferId": "trf_LateTransfer1"},
-            "createdAt": "2026-11-26T09:00:00+00:00",
-            "initialAmount": transfer,
-            "deductions": {"value": "0.00", "currency": "EUR"},
-            "resultAmount": transfer,
-        },
-        balance,
+        "baltr_LateTransfer1",
+        "outgoing-transfer",
+        paid_out,
+        transfer,
+        {"settlementId": settlement_id, "transferId": "trf_LateTransfer1"},
     )
+
     (newest,) = sandbox_db.execute(
         "select max(body->>'createdAt') from objects where kind = 'balance_transaction' and id not like 'baltr_Late%'"
     ).fetchone()
-    late = {"value": "-1.50", "currency": "EUR"}
-    add_object(
+    an_hour_before = (datetime.fromisoformat(newest) - timedelta(hours=1)).isoformat()
+    add_ledger_line(
         sandbox_db,
-        "balance_transaction",
-        {
-            "resource": "balance_transaction",
-            "id": "baltr_LateFee00001",
-            "type": "invoice-compensation",
-            "context": {},
-            "createdAt": (datetime.fromisoformat(newest) - timedelta(hours=1)).isoformat(),
-            "initialAmount": late,
-            "deductions": {"value": "0.00", "currency": "EUR"},
-            "resultAmount": late,
-        },
-        balance,
+        "baltr_LateFee00001",
+        "invoice-compensation",
+        an_hour_before,
+        {"value": "-1.50", "currency": "EUR"},
+        {},
     )
 
 

@@ -24,16 +24,18 @@ class DemoSources:
     planted_fraud: list[tuple[str, str]]
 
 
-def generate(server: EmbeddedServer, orders: int, seed: int, as_of: datetime | None,
-             discrepancy_rate: float) -> DemoSources:  # fmt: skip
+def generate(
+    server: EmbeddedServer, orders: int, seed: int, as_of: datetime | None, discrepancy_rate: float
+) -> DemoSources:
     data = platform.generate(orders=orders, seed=seed, as_of=as_of)
     account = mollie.build(data, discrepancy_rate=discrepancy_rate)  # also plants platform-side refunds
     source_dsn = server.ensure_database(PLATFORM_DB)
     sandbox_dsn = server.ensure_database(SANDBOX_DB)
     platform_counts = platform.write(data, source_dsn)
     mollie_counts = sandbox.store(account, sandbox_dsn)
-    return DemoSources(source_dsn, sandbox_dsn, DEMO_TOKEN, platform_counts, mollie_counts, len(account.planted),
-                       data.planted_fraud)  # fmt: skip
+    return DemoSources(
+        source_dsn, sandbox_dsn, DEMO_TOKEN, platform_counts, mollie_counts, len(account.planted), data.planted_fraud
+    )
 
 
 def write_env(server: EmbeddedServer, sources: DemoSources, sandbox_url: str) -> None:

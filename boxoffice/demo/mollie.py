@@ -30,11 +30,20 @@ RATES = {
     "refund": (Decimal("0.25"), Decimal("0")),
     "chargeback": (Decimal("15.00"), Decimal("0")),
 }
-METHOD_NAMES = {"ideal": "iDEAL", "creditcard": "Card", "bancontact": "Bancontact", "paypal": "PayPal",
-                "applepay": "Apple Pay", "banktransfer": "Bank transfer"}  # fmt: skip
-CHARGEBACK_REASONS = [("AC01", "Account identifier incorrect (i.e. invalid IBAN)"),
-                      ("MD06", "Refund request by end customer"), ("AM04", "Insufficient funds"),
-                      ("10.4", "Other Fraud - Card Absent Environment")]  # fmt: skip
+METHOD_NAMES = {
+    "ideal": "iDEAL",
+    "creditcard": "Card",
+    "bancontact": "Bancontact",
+    "paypal": "PayPal",
+    "applepay": "Apple Pay",
+    "banktransfer": "Bank transfer",
+}
+CHARGEBACK_REASONS = [
+    ("AC01", "Account identifier incorrect (i.e. invalid IBAN)"),
+    ("MD06", "Refund request by end customer"),
+    ("AM04", "Insufficient funds"),
+    ("10.4", "Other Fraud - Card Absent Environment"),
+]
 PLANTED_KINDS = {
     # kind -> the match_status fct_payment_reconciliation must report for the payment
     "amount_mismatch": "amount_mismatch",
@@ -106,15 +115,26 @@ def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | 
     for p in rows["payments"]:
         order = orders[p["order_id"]]
         obj = {
-            "resource": "payment", "id": p["mollie_payment_id"], "mode": "test", "createdAt": iso(p["created_at"]),
-            "amount": money(p["amount_cents"], p["currency"]), "description": f"Order {order['order_number']}",
-            "method": p["method"], "metadata": {"order_number": order["order_number"]}, "status": p["status"],
-            "paidAt": iso(p["paid_at"]), "profileId": "pfl_BoxOfficeNL", "sequenceType": "oneoff",
+            "resource": "payment",
+            "id": p["mollie_payment_id"],
+            "mode": "test",
+            "createdAt": iso(p["created_at"]),
+            "amount": money(p["amount_cents"], p["currency"]),
+            "description": f"Order {order['order_number']}",
+            "method": p["method"],
+            "metadata": {"order_number": order["order_number"]},
+            "status": p["status"],
+            "paidAt": iso(p["paid_at"]),
+            "profileId": "pfl_BoxOfficeNL",
+            "sequenceType": "oneoff",
             "redirectUrl": f"https://tickets.example.org/orders/{order['order_number']}",
-            "webhookUrl": "https://tickets.example.org/webhooks/mollie", "settlementId": None,
+            "webhookUrl": "https://tickets.example.org/webhooks/mollie",
+            "settlementId": None,
             "details": {"failureReason": p["failure_reason"]} if p["failure_reason"] else None,
-            "_paid_at": p["paid_at"], "_refunds": Decimal(0), "_chargebacks": Decimal(0),
-        }  # fmt: skip
+            "_paid_at": p["paid_at"],
+            "_refunds": Decimal(0),
+            "_chargebacks": Decimal(0),
+        }
         final_at = {"failed": "failedAt", "canceled": "canceledAt", "expired": "expiredAt"}.get(p["status"])
         if final_at:
             obj[final_at] = iso(p["updated_at"])
@@ -137,9 +157,15 @@ def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | 
         and window_of(p["paid_at"]) < len(windows) - 1
     ]
     rng.shuffle(clean_paid)
-    failed = [p for p in rows["payments"] if p["status"] == "failed" and orders[p["order_id"]]["status"] == "failed"
-              and single_payment_orders[p["order_id"]] == 1 and window_of(p["created_at"]) is not None
-              and window_of(p["created_at"]) < len(windows) - 1]  # fmt: skip
+    failed = [
+        p
+        for p in rows["payments"]
+        if p["status"] == "failed"
+        and orders[p["order_id"]]["status"] == "failed"
+        and single_payment_orders[p["order_id"]] == 1
+        and window_of(p["created_at"]) is not None
+        and window_of(p["created_at"]) < len(windows) - 1
+    ]
     rng.shuffle(failed)
     excluded_from_settlement: set[str] = set()
     platform_only_refunds: set[str] = set()
@@ -172,12 +198,19 @@ def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | 
         if window_of(at) is None:
             at = p["paid_at"] + timedelta(minutes=10)
         code, description = rng.choice(CHARGEBACK_REASONS)
-        out.chargebacks.append({
-            "resource": "chargeback", "id": mollie_id(rng, "chb_", platform.used_ids),
-            "amount": dict(by_mollie_id[p["mollie_payment_id"]]["amount"]), "createdAt": iso(at),
-            "reason": {"code": code, "description": description}, "reversedAt": None,
-            "paymentId": p["mollie_payment_id"], "settlementId": None, "_at": at,
-        })  # fmt: skip
+        out.chargebacks.append(
+            {
+                "resource": "chargeback",
+                "id": mollie_id(rng, "chb_", platform.used_ids),
+                "amount": dict(by_mollie_id[p["mollie_payment_id"]]["amount"]),
+                "createdAt": iso(at),
+                "reason": {"code": code, "description": description},
+                "reversedAt": None,
+                "paymentId": p["mollie_payment_id"],
+                "settlementId": None,
+                "_at": at,
+            }
+        )
         by_mollie_id[p["mollie_payment_id"]]["_chargebacks"] += Decimal(p["amount_cents"]) / 100
         plant("chargeback", p["mollie_payment_id"], window_of(at))
 
@@ -185,17 +218,34 @@ def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | 
         at = p["paid_at"] + timedelta(days=rng.uniform(1, 8))
         if window_of(at) is None:
             at = p["paid_at"] + timedelta(minutes=10)
-        refund = {"id": mollie_id(rng, "re_", platform.used_ids), "payment_id": p["id"],
-                  "amount_cents": min(p["amount_cents"], 1000), "status": "refunded", "created_at": at,
-                  "reason": "goodwill refund in the Mollie dashboard", "_mollie_only": True}  # fmt: skip
+        refund = {
+            "id": mollie_id(rng, "re_", platform.used_ids),
+            "payment_id": p["id"],
+            "amount_cents": min(p["amount_cents"], 1000),
+            "status": "refunded",
+            "created_at": at,
+            "reason": "goodwill refund in the Mollie dashboard",
+            "_mollie_only": True,
+        }
         out.refunds.append(_refund_object(refund, p["mollie_payment_id"]))
         plant("refund_mollie_only", p["mollie_payment_id"], window_of(at), refund["id"])
 
         p = clean_paid.pop()
         order = orders[p["order_id"]]
         at = p["paid_at"] + timedelta(days=rng.uniform(1, 8))
-        r = _add_refund(rows, platform.counters, rng, platform.used_ids, p, min(p["amount_cents"], 1500), at,
-                        "admin", "refund recorded but never sent to Mollie", as_of, status="refunded")  # fmt: skip
+        r = _add_refund(
+            rows,
+            platform.counters,
+            rng,
+            platform.used_ids,
+            p,
+            min(p["amount_cents"], 1500),
+            at,
+            "admin",
+            "refund recorded but never sent to Mollie",
+            as_of,
+            status="refunded",
+        )
         order["status"] = "partially_refunded"
         order["updated_at"] = max(order["updated_at"], r["updated_at"])
         platform_only_refunds.add(r["mollie_refund_id"])
@@ -216,12 +266,24 @@ def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | 
         lo, hi = windows[window]
         at = lo + timedelta(seconds=rng.uniform(0, (hi - lo).total_seconds()))
         ghost = {
-            "resource": "payment", "id": mollie_id(rng, "tr_", platform.used_ids), "mode": "test",
-            "createdAt": iso(at - timedelta(minutes=1)), "amount": money(rng.choice([2500, 4999, 8750, 12000])),
-            "description": "Payment link", "method": "ideal", "metadata": None, "status": "paid", "paidAt": iso(at),
-            "profileId": "pfl_BoxOfficeNL", "sequenceType": "oneoff", "settlementId": None, "details": None,
-            "_paid_at": at, "_refunds": Decimal(0), "_chargebacks": Decimal(0),
-        }  # fmt: skip
+            "resource": "payment",
+            "id": mollie_id(rng, "tr_", platform.used_ids),
+            "mode": "test",
+            "createdAt": iso(at - timedelta(minutes=1)),
+            "amount": money(rng.choice([2500, 4999, 8750, 12000])),
+            "description": "Payment link",
+            "method": "ideal",
+            "metadata": None,
+            "status": "paid",
+            "paidAt": iso(at),
+            "profileId": "pfl_BoxOfficeNL",
+            "sequenceType": "oneoff",
+            "settlementId": None,
+            "details": None,
+            "_paid_at": at,
+            "_refunds": Decimal(0),
+            "_chargebacks": Decimal(0),
+        }
         out.payments.append(ghost)
         by_mollie_id[ghost["id"]] = ghost
         plant("missing_in_platform", ghost["id"], window)
@@ -264,12 +326,16 @@ def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | 
                 obj["settlementId"] = settlement_id
         periods, amount = settlement_periods(content, lo)
         settlement = {
-            "resource": "settlement", "id": settlement_id,
-            "reference": f"1234567.{lo:%y%m}.{1 if lo.day == 1 else 2:02d}", "createdAt": iso(created),
+            "resource": "settlement",
+            "id": settlement_id,
+            "reference": f"1234567.{lo:%y%m}.{1 if lo.day == 1 else 2:02d}",
+            "createdAt": iso(created),
             "settledAt": None if is_last else iso(created + timedelta(hours=4)),
-            "status": "pending" if is_last else "paidout", "amount": money(amount), "periods": periods,
+            "status": "pending" if is_last else "paidout",
+            "amount": money(amount),
+            "periods": periods,
             "invoiceId": f"inv_{settlement_id[4:]}",
-        }  # fmt: skip
+        }
         out.settlements.append(settlement)
         if not is_last:
             transfers.append((settlement, created + timedelta(hours=4), amount))
@@ -296,10 +362,17 @@ def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | 
 
 def _refund_object(r: dict, payment_id: str) -> dict:
     return {
-        "resource": "refund", "id": r["id"], "amount": money(r["amount_cents"]), "status": r["status"],
-        "createdAt": iso(r["created_at"]), "description": r.get("reason") or "Refund", "metadata": None,
-        "paymentId": payment_id, "settlementId": None, "_at": r["created_at"],
-    }  # fmt: skip
+        "resource": "refund",
+        "id": r["id"],
+        "amount": money(r["amount_cents"]),
+        "status": r["status"],
+        "createdAt": iso(r["created_at"]),
+        "description": r.get("reason") or "Refund",
+        "metadata": None,
+        "paymentId": payment_id,
+        "settlementId": None,
+        "_at": r["created_at"],
+    }
 
 
 def fee(method: str, count: int, volume: Decimal) -> tuple[Decimal, Decimal, Decimal]:
@@ -326,24 +399,56 @@ def settlement_periods(content: dict, period_start: datetime) -> tuple[dict, Dec
     f4 = lambda d: money(d, places=FOUR)  # noqa: E731
     for method, values in groups:
         total = sum(values, Decimal(0))
-        revenue.append({"description": METHOD_NAMES.get(method, method), "method": method, "count": len(values),
-                        "amountNet": f4(total), "amountVat": None, "amountGross": f4(total)})  # fmt: skip
+        revenue.append(
+            {
+                "description": METHOD_NAMES.get(method, method),
+                "method": method,
+                "count": len(values),
+                "amountNet": f4(total),
+                "amountVat": None,
+                "amountGross": f4(total),
+            }
+        )
         net, vat, gross = fee(method, len(values), total)
         fixed, pct = RATES[method]
-        costs.append({"description": METHOD_NAMES.get(method, method), "method": method, "count": len(values),
-                      "rate": {"fixed": f4(fixed), "percentage": str(pct) if pct else None},
-                      "amountNet": f4(net), "amountVat": f4(vat), "amountGross": f4(gross)})  # fmt: skip
+        costs.append(
+            {
+                "description": METHOD_NAMES.get(method, method),
+                "method": method,
+                "count": len(values),
+                "rate": {"fixed": f4(fixed), "percentage": str(pct) if pct else None},
+                "amountNet": f4(net),
+                "amountVat": f4(vat),
+                "amountGross": f4(gross),
+            }
+        )
     for method, values, label in (("refund", refunds, "Refunds"), ("chargeback", chargebacks, "Chargebacks")):
         if not values:
             continue
         total = sum(values, Decimal(0))
         gross = total if method == "refund" else -total
-        revenue.append({"description": label, "method": method, "count": len(values), "amountNet": f4(-total),
-                        "amountVat": None, "amountGross": f4(gross)})  # fmt: skip
+        revenue.append(
+            {
+                "description": label,
+                "method": method,
+                "count": len(values),
+                "amountNet": f4(-total),
+                "amountVat": None,
+                "amountGross": f4(gross),
+            }
+        )
         net, vat, gross_cost = fee(method, len(values), Decimal(0))
-        costs.append({"description": label, "method": method, "count": len(values),
-                      "rate": {"fixed": f4(RATES[method][0]), "percentage": None},
-                      "amountNet": f4(net), "amountVat": f4(vat), "amountGross": f4(gross_cost)})  # fmt: skip
+        costs.append(
+            {
+                "description": label,
+                "method": method,
+                "count": len(values),
+                "rate": {"fixed": f4(RATES[method][0]), "percentage": None},
+                "amountNet": f4(net),
+                "amountVat": f4(vat),
+                "amountGross": f4(gross_cost),
+            }
+        )
     amount = sum((Decimal(r["amountNet"]["value"]) for r in revenue), Decimal(0)) - sum(
         (Decimal(c["amountGross"]["value"]) for c in costs), Decimal(0)
     )
@@ -355,13 +460,23 @@ def settlement_periods(content: dict, period_start: datetime) -> tuple[dict, Dec
 
 def _balance() -> dict:
     return {
-        "resource": "balance", "id": "bal_BoxOfficeEUR", "mode": "test", "createdAt": "2024-01-01T00:00:00+00:00",
-        "currency": "EUR", "status": "active", "transferFrequency": "twice-a-month",
-        "transferThreshold": money(0), "transferReference": "Mollie payout",
-        "transferDestination": {"type": "bank-account", "beneficiaryName": "Boxoffice B.V.",
-                                "bankAccount": "NL55INGB0000000000"},
-        "availableAmount": money(0), "pendingAmount": money(0),
-    }  # fmt: skip
+        "resource": "balance",
+        "id": "bal_BoxOfficeEUR",
+        "mode": "test",
+        "createdAt": "2024-01-01T00:00:00+00:00",
+        "currency": "EUR",
+        "status": "active",
+        "transferFrequency": "twice-a-month",
+        "transferThreshold": money(0),
+        "transferReference": "Mollie payout",
+        "transferDestination": {
+            "type": "bank-account",
+            "beneficiaryName": "Boxoffice B.V.",
+            "bankAccount": "NL55INGB0000000000",
+        },
+        "availableAmount": money(0),
+        "pendingAmount": money(0),
+    }
 
 
 def _balance_transactions(out: MollieData, transfers, rng, platform) -> list[dict]:
@@ -369,11 +484,18 @@ def _balance_transactions(out: MollieData, transfers, rng, platform) -> list[dic
     txs = []
 
     def add(kind, at, initial: Decimal, deductions: Decimal, context: dict):
-        txs.append({
-            "resource": "balance_transaction", "id": mollie_id(rng, "baltr_", platform.used_ids), "type": kind,
-            "resultAmount": money(initial + deductions), "initialAmount": money(initial),
-            "deductions": money(deductions), "createdAt": at, "context": context,
-        })  # fmt: skip
+        txs.append(
+            {
+                "resource": "balance_transaction",
+                "id": mollie_id(rng, "baltr_", platform.used_ids),
+                "type": kind,
+                "resultAmount": money(initial + deductions),
+                "initialAmount": money(initial),
+                "deductions": money(deductions),
+                "createdAt": at,
+                "context": context,
+            }
+        )
 
     for p in out.payments:
         if p["status"] == "paid":

@@ -21,20 +21,38 @@ import psycopg
 from psycopg import sql
 
 TABLES = (
-    "organizations", "events", "customers", "orders", "tickets", "payments", "refunds",
-    "webhook_deliveries", "scans",
-)  # fmt: skip
+    "organizations",
+    "events",
+    "customers",
+    "orders",
+    "tickets",
+    "payments",
+    "refunds",
+    "webhook_deliveries",
+    "scans",
+)
 
 # Shares are what a Dutch ticketing platform sees; fees are Mollie's public list prices.
-METHODS = [("ideal", 55), ("creditcard", 20), ("bancontact", 10), ("paypal", 6), ("applepay", 6),
-           ("banktransfer", 3)]  # fmt: skip
+METHODS = [("ideal", 55), ("creditcard", 20), ("bancontact", 10), ("paypal", 6), ("applepay", 6), ("banktransfer", 3)]
 CARD_FAILURE_REASONS = [
-    "authentication_failed", "card_declined", "card_expired", "insufficient_funds", "invalid_cvv",
-    "possible_fraud", "refused_by_issuer", "verification_failed", "invalid_card_number",
-]  # fmt: skip
+    "authentication_failed",
+    "card_declined",
+    "card_expired",
+    "insufficient_funds",
+    "invalid_cvv",
+    "possible_fraud",
+    "refused_by_issuer",
+    "verification_failed",
+    "invalid_card_number",
+]
 TICKET_TYPES = [("regular", 1.0, 60), ("early_bird", 0.8, 15), ("vip", 2.5, 10), ("student", 0.7, 15)]
-WEBHOOK_ERRORS = ["HTTP 500 Internal Server Error", "HTTP 503 Service Unavailable",
-                  "timeout after 10s", "connection refused", "HTTP 404 Not Found"]  # fmt: skip
+WEBHOOK_ERRORS = [
+    "HTTP 500 Internal Server Error",
+    "HTTP 503 Service Unavailable",
+    "timeout after 10s",
+    "connection refused",
+    "HTTP 404 Not Found",
+]
 CITIES = ["Amsterdam", "Rotterdam", "Utrecht", "Eindhoven", "Groningen", "Antwerpen", "Gent", "Berlin"]
 KINDS = ["Festival", "Concert", "Comedy Night", "Conference", "Club Night", "Theatre", "Expo", "Meetup"]
 
@@ -97,11 +115,15 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
         created = start - timedelta(days=rng.randint(0, 700)) + timedelta(days=rng.randint(0, 360))
         created = min(created, as_of - timedelta(days=3))
         suspended = rng.random() < 0.05
-        rows["organizations"].append({
-            "id": org_id, "name": f"{rng.choice(CITIES)} {rng.choice(KINDS)}s {org_id}",
-            "status": "suspended" if suspended else "active", "created_at": created,
-            "updated_at": created + timedelta(days=rng.randint(0, 30)) if suspended else created,
-        })  # fmt: skip
+        rows["organizations"].append(
+            {
+                "id": org_id,
+                "name": f"{rng.choice(CITIES)} {rng.choice(KINDS)}s {org_id}",
+                "status": "suspended" if suspended else "active",
+                "created_at": created,
+                "updated_at": created + timedelta(days=rng.randint(0, 30)) if suspended else created,
+            }
+        )
     # A few brand-new organisations so "new this week" is never empty.
     for org in rows["organizations"][-3:]:
         org["created_at"] = org["updated_at"] = as_of - timedelta(days=rng.randint(1, 6), hours=rng.randint(0, 20))
@@ -123,14 +145,20 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
             else:
                 status = _pick(rng, [("ended", 95), ("cancelled", 5)])[0]
             created = max(org["created_at"], starts - timedelta(days=rng.randint(30, 150)))
-            event_rows.append({
-                "id": len(event_rows) + 1, "organization_id": org["id"],
-                "name": f"{rng.choice(KINDS)} {starts:%B %Y} #{len(event_rows) + 1}", "status": status,
-                "starts_at": starts, "ends_at": ends if rng.random() < 0.9 else None,
-                "created_at": created, "updated_at": min(as_of, max(created, starts - timedelta(days=1))),
-                "_price": rng.choice([1500, 2250, 2950, 3500, 4500, 5950, 8500]),
-                "_fee_rate": rng.choice([0.03, 0.04, 0.05, 0.06]),
-            })  # fmt: skip
+            event_rows.append(
+                {
+                    "id": len(event_rows) + 1,
+                    "organization_id": org["id"],
+                    "name": f"{rng.choice(KINDS)} {starts:%B %Y} #{len(event_rows) + 1}",
+                    "status": status,
+                    "starts_at": starts,
+                    "ends_at": ends if rng.random() < 0.9 else None,
+                    "created_at": created,
+                    "updated_at": min(as_of, max(created, starts - timedelta(days=1))),
+                    "_price": rng.choice([1500, 2250, 2950, 3500, 4500, 5950, 8500]),
+                    "_fee_rate": rng.choice([0.03, 0.04, 0.05, 0.06]),
+                }
+            )
     on_sale = sorted((e for e in event_rows if e["status"] != "draft"), key=lambda e: e["starts_at"])
     on_sale_starts = [e["starts_at"] for e in on_sale]
 
@@ -139,10 +167,15 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
     domains = ["example.com", "example.nl", "example.de", "example.be"]
     for cid in range(1, n_customers + 1):
         created = start - timedelta(days=30) + timedelta(seconds=rng.uniform(0, (as_of - start).total_seconds()))
-        rows["customers"].append({
-            "id": cid, "email": f"buyer{cid}@{rng.choice(domains)}", "signup_ip": _ip(rng),
-            "created_at": created, "updated_at": created,
-        })  # fmt: skip
+        rows["customers"].append(
+            {
+                "id": cid,
+                "email": f"buyer{cid}@{rng.choice(domains)}",
+                "signup_ip": _ip(rng),
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
 
     # -- orders, tickets, payments, refunds -------------------------------------------------------
     span = (as_of - start).total_seconds()
@@ -171,8 +204,17 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
         elif event["status"] == "cancelled":
             status = "refunded" if rng.random() < 0.9 else "paid"
         else:
-            status = _pick(rng, [("paid", 86), ("failed", 4), ("expired", 3), ("cancelled", 2),
-                                 ("refunded", 3), ("partially_refunded", 2)])[0]  # fmt: skip
+            status = _pick(
+                rng,
+                [
+                    ("paid", 86),
+                    ("failed", 4),
+                    ("expired", 3),
+                    ("cancelled", 2),
+                    ("refunded", 3),
+                    ("partially_refunded", 2),
+                ],
+            )[0]
         count = _pick(rng, [(1, 45), (2, 35), (3, 8), (4, 7), (rng.randint(5, 10), 5)])[0]
         tickets = []
         for _ in range(count):
@@ -186,25 +228,54 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
         paid = status in ("paid", "refunded", "partially_refunded")
         paid_at = created + latency if paid else None
         order = {
-            "id": oid, "order_number": f"ORD-{created:%y%m}-{oid:07d}", "organization_id": event["organization_id"],
-            "event_id": event["id"], "customer_id": customer["id"] if customer else None, "buyer_email": email,
-            "buyer_ip": _ip(rng), "status": status, "currency": "EUR", "tickets_amount_cents": tickets_amount,
-            "service_fee_cents": service_fee, "platform_fee_cents": platform_fee, "total_cents": total,
-            "ticket_count": count, "created_at": created, "paid_at": paid_at,
+            "id": oid,
+            "order_number": f"ORD-{created:%y%m}-{oid:07d}",
+            "organization_id": event["organization_id"],
+            "event_id": event["id"],
+            "customer_id": customer["id"] if customer else None,
+            "buyer_email": email,
+            "buyer_ip": _ip(rng),
+            "status": status,
+            "currency": "EUR",
+            "tickets_amount_cents": tickets_amount,
+            "service_fee_cents": service_fee,
+            "platform_fee_cents": platform_fee,
+            "total_cents": total,
+            "ticket_count": count,
+            "created_at": created,
+            "paid_at": paid_at,
             "updated_at": paid_at or created + latency,
-        }  # fmt: skip
+        }
         rows["orders"].append(order)
         data.order_by_id[oid] = order
 
         method = _pick(rng, METHODS)[0]
         if paid and method == "creditcard" and rng.random() < 0.15:  # a declined card before success
-            _add_payment(rows, counters, rng, used_ids, order, "failed", method, created,
-                         created + timedelta(seconds=20), rng.choice(CARD_FAILURE_REASONS))  # fmt: skip
-        pay_status = {"paid": "paid", "refunded": "paid", "partially_refunded": "paid", "failed": "failed",
-                      "expired": "expired", "cancelled": "canceled", "pending": "open"}[status]  # fmt: skip
+            _add_payment(
+                rows,
+                counters,
+                rng,
+                used_ids,
+                order,
+                "failed",
+                method,
+                created,
+                created + timedelta(seconds=20),
+                rng.choice(CARD_FAILURE_REASONS),
+            )
+        pay_status = {
+            "paid": "paid",
+            "refunded": "paid",
+            "partially_refunded": "paid",
+            "failed": "failed",
+            "expired": "expired",
+            "cancelled": "canceled",
+            "pending": "open",
+        }[status]
         reason = rng.choice(CARD_FAILURE_REASONS) if pay_status == "failed" and method == "creditcard" else None
-        payment = _add_payment(rows, counters, rng, used_ids, order, pay_status, method, created,
-                               order["updated_at"], reason, paid_at)  # fmt: skip
+        payment = _add_payment(
+            rows, counters, rng, used_ids, order, pay_status, method, created, order["updated_at"], reason, paid_at
+        )
 
         refunded_ticket = None
         if status in ("refunded", "partially_refunded"):
@@ -212,9 +283,18 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
             refunded_ticket = None if status == "refunded" else 0
             window = max(0.01, min(40.0, (as_of - paid_at).total_seconds() / 86400))
             refund_at = paid_at + timedelta(days=rng.uniform(0, window))
-            _add_refund(rows, counters, rng, used_ids, payment, amount, refund_at,
-                        "organizer" if event["status"] == "cancelled" else rng.choice(["customer", "admin"]),
-                        "event cancelled" if event["status"] == "cancelled" else "customer request", as_of)  # fmt: skip
+            _add_refund(
+                rows,
+                counters,
+                rng,
+                used_ids,
+                payment,
+                amount,
+                refund_at,
+                "organizer" if event["status"] == "cancelled" else rng.choice(["customer", "admin"]),
+                "event cancelled" if event["status"] == "cancelled" else "customer request",
+                as_of,
+            )
             order["updated_at"] = max(order["updated_at"], refund_at)
 
         for i, (ttype, price) in enumerate(tickets):
@@ -225,11 +305,19 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
                 tstatus = "refunded"
             else:
                 tstatus = "valid"
-            rows["tickets"].append({
-                "id": counters["ticket"], "order_id": oid, "event_id": event["id"], "ticket_type": ttype,
-                "price_cents": price, "qr_code": f"QR{rng.getrandbits(64):016x}{counters['ticket']:x}",
-                "status": tstatus, "created_at": created, "updated_at": order["updated_at"],
-            })  # fmt: skip
+            rows["tickets"].append(
+                {
+                    "id": counters["ticket"],
+                    "order_id": oid,
+                    "event_id": event["id"],
+                    "ticket_type": ttype,
+                    "price_cents": price,
+                    "qr_code": f"QR{rng.getrandbits(64):016x}{counters['ticket']:x}",
+                    "status": tstatus,
+                    "created_at": created,
+                    "updated_at": order["updated_at"],
+                }
+            )
 
     _scans(rows, rng, as_of)
     if fraud:
@@ -244,11 +332,18 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
 def _add_payment(rows, counters, rng, used_ids, order, status, method, created, updated, reason, paid_at=None):
     counters["payment"] += 1
     payment = {
-        "id": counters["payment"], "order_id": order["id"], "mollie_payment_id": mollie_id(rng, "tr_", used_ids),
-        "status": status, "method": method if status != "open" else None, "amount_cents": order["total_cents"],
-        "currency": order["currency"], "failure_reason": reason, "created_at": created, "paid_at": paid_at,
+        "id": counters["payment"],
+        "order_id": order["id"],
+        "mollie_payment_id": mollie_id(rng, "tr_", used_ids),
+        "status": status,
+        "method": method if status != "open" else None,
+        "amount_cents": order["total_cents"],
+        "currency": order["currency"],
+        "failure_reason": reason,
+        "created_at": created,
+        "paid_at": paid_at,
         "updated_at": updated,
-    }  # fmt: skip
+    }
     rows["payments"].append(payment)
     return payment
 
@@ -257,13 +352,22 @@ def _add_refund(rows, counters, rng, used_ids, payment, amount, created, initiat
     counters["refund"] += 1
     if status is None:
         recent = as_of - created < timedelta(days=2)
-        status = rng.choice(["queued", "pending", "processing"]) if recent else (
-            "failed" if rng.random() < 0.01 else "refunded")  # fmt: skip
+        status = (
+            rng.choice(["queued", "pending", "processing"])
+            if recent
+            else ("failed" if rng.random() < 0.01 else "refunded")
+        )
     refund = {
-        "id": counters["refund"], "payment_id": payment["id"], "mollie_refund_id": mollie_id(rng, "re_", used_ids),
-        "amount_cents": amount, "reason": reason, "status": status, "initiated_by": initiated_by,
-        "created_at": created, "updated_at": created + timedelta(minutes=rng.randint(1, 120)),
-    }  # fmt: skip
+        "id": counters["refund"],
+        "payment_id": payment["id"],
+        "mollie_refund_id": mollie_id(rng, "re_", used_ids),
+        "amount_cents": amount,
+        "reason": reason,
+        "status": status,
+        "initiated_by": initiated_by,
+        "created_at": created,
+        "updated_at": created + timedelta(minutes=rng.randint(1, 120)),
+    }
     rows["refunds"].append(refund)
     return refund
 
@@ -273,9 +377,18 @@ def _scans(rows, rng, as_of):
     scans = rows["scans"]
 
     def add(ticket_id, event_id, qr, device, result, at):
-        scans.append({"id": len(scans) + 1, "ticket_id": ticket_id, "event_id": event_id, "qr_code": qr,
-                      "device_id": device, "result": result, "scanned_at": at,
-                      "created_at": at + timedelta(seconds=rng.randint(0, 90))})  # fmt: skip
+        scans.append(
+            {
+                "id": len(scans) + 1,
+                "ticket_id": ticket_id,
+                "event_id": event_id,
+                "qr_code": qr,
+                "device_id": device,
+                "result": result,
+                "scanned_at": at,
+                "created_at": at + timedelta(seconds=rng.randint(0, 90)),
+            }
+        )
 
     for t in rows["tickets"]:
         event = events[t["event_id"]]
@@ -307,28 +420,68 @@ def _plant_fraud(data: PlatformData, rng: random.Random) -> None:
         paid_at = created + timedelta(seconds=40) if paid else None
         amount = tickets * price
         o = {
-            "id": oid, "order_number": f"ORD-{created:%y%m}-{oid:07d}", "organization_id": event["organization_id"],
-            "event_id": event["id"], "customer_id": customer_id, "buyer_email": email, "buyer_ip": ip,
-            "status": status, "currency": "EUR", "tickets_amount_cents": amount, "service_fee_cents": 99 * tickets,
-            "platform_fee_cents": int(round(amount * 0.05)), "total_cents": amount + 99 * tickets,
-            "ticket_count": tickets, "created_at": created, "paid_at": paid_at,
+            "id": oid,
+            "order_number": f"ORD-{created:%y%m}-{oid:07d}",
+            "organization_id": event["organization_id"],
+            "event_id": event["id"],
+            "customer_id": customer_id,
+            "buyer_email": email,
+            "buyer_ip": ip,
+            "status": status,
+            "currency": "EUR",
+            "tickets_amount_cents": amount,
+            "service_fee_cents": 99 * tickets,
+            "platform_fee_cents": int(round(amount * 0.05)),
+            "total_cents": amount + 99 * tickets,
+            "ticket_count": tickets,
+            "created_at": created,
+            "paid_at": paid_at,
             "updated_at": created + timedelta(seconds=40),
-        }  # fmt: skip
+        }
         rows["orders"].append(o)
         data.order_by_id[oid] = o
-        payment = _add_payment(rows, counters, rng, used, o, "paid" if paid else "failed", "creditcard", created,
-                               o["updated_at"], None if paid else "card_declined", o["paid_at"])  # fmt: skip
+        payment = _add_payment(
+            rows,
+            counters,
+            rng,
+            used,
+            o,
+            "paid" if paid else "failed",
+            "creditcard",
+            created,
+            o["updated_at"],
+            None if paid else "card_declined",
+            o["paid_at"],
+        )
         for _ in range(tickets):
             counters["ticket"] += 1
-            rows["tickets"].append({
-                "id": counters["ticket"], "order_id": oid, "event_id": event["id"], "ticket_type": "regular",
-                "price_cents": price, "qr_code": f"QR{rng.getrandbits(64):016x}{counters['ticket']:x}",
-                "status": "refunded" if status == "refunded" else ("valid" if paid else "void"),
-                "created_at": created, "updated_at": o["updated_at"],
-            })  # fmt: skip
+            rows["tickets"].append(
+                {
+                    "id": counters["ticket"],
+                    "order_id": oid,
+                    "event_id": event["id"],
+                    "ticket_type": "regular",
+                    "price_cents": price,
+                    "qr_code": f"QR{rng.getrandbits(64):016x}{counters['ticket']:x}",
+                    "status": "refunded" if status == "refunded" else ("valid" if paid else "void"),
+                    "created_at": created,
+                    "updated_at": o["updated_at"],
+                }
+            )
         if status == "refunded":
-            _add_refund(rows, counters, rng, used, payment, o["total_cents"], created + timedelta(days=2), "customer",
-                        "customer request", as_of, status="refunded")  # fmt: skip
+            _add_refund(
+                rows,
+                counters,
+                rng,
+                used,
+                payment,
+                o["total_cents"],
+                created + timedelta(days=2),
+                "customer",
+                "customer request",
+                as_of,
+                status="refunded",
+            )
         return o
 
     # 1. five declined cards in 40 minutes from one buyer on one IP
@@ -336,32 +489,62 @@ def _plant_fraud(data: PlatformData, rng: random.Random) -> None:
     start = as_of - timedelta(days=10)
     for k in range(5):
         order(event, start + timedelta(minutes=8 * k), "card.tester@example.net", "203.0.113.7", "failed")
-    data.planted_fraud += [("failed_payments_burst", "buyer:card.tester@example.net"),
-                           ("failed_payments_burst", "ip:203.0.113.7")]  # fmt: skip
+    data.planted_fraud += [
+        ("failed_payments_burst", "buyer:card.tester@example.net"),
+        ("failed_payments_burst", "ip:203.0.113.7"),
+    ]
 
     # 2. two admitted tickets shown again at another entrance
     scanned = {s["ticket_id"] for s in rows["scans"] if s["result"] == "ok"}
     for ticket_id in rng.sample(sorted(scanned), min(2, len(scanned))):
         first = next(s for s in rows["scans"] if s["ticket_id"] == ticket_id and s["result"] == "ok")
         at = first["scanned_at"] + timedelta(minutes=12)
-        rows["scans"].append({"id": len(rows["scans"]) + 1, "ticket_id": ticket_id, "event_id": first["event_id"],
-                              "qr_code": first["qr_code"], "device_id": f"DEV-{first['event_id']}-9",
-                              "result": "already_used", "scanned_at": at, "created_at": at})  # fmt: skip
+        rows["scans"].append(
+            {
+                "id": len(rows["scans"]) + 1,
+                "ticket_id": ticket_id,
+                "event_id": first["event_id"],
+                "qr_code": first["qr_code"],
+                "device_id": f"DEV-{first['event_id']}-9",
+                "result": "already_used",
+                "scanned_at": at,
+                "created_at": at,
+            }
+        )
         data.planted_fraud.append(("ticket_scanned_on_several_devices", f"ticket:{ticket_id}"))
 
     # 3. an organization refunding 8 of its 24 paid orders (33%), for an event that took place
     org_id = len(rows["organizations"]) + 1
     created = as_of - timedelta(days=200)
-    rows["organizations"].append({"id": org_id, "name": f"Refund Ring Events {org_id}", "status": "active",
-                                  "created_at": created, "updated_at": created})  # fmt: skip
+    rows["organizations"].append(
+        {
+            "id": org_id,
+            "name": f"Refund Ring Events {org_id}",
+            "status": "active",
+            "created_at": created,
+            "updated_at": created,
+        }
+    )
     starts = (as_of - timedelta(days=30)).replace(hour=20)
-    ring_event = {"id": len(rows["events"]) + 1, "organization_id": org_id, "name": "Ring Night", "status": "ended",
-                  "starts_at": starts, "ends_at": starts + timedelta(hours=4), "created_at": created,
-                  "updated_at": starts}  # fmt: skip
+    ring_event = {
+        "id": len(rows["events"]) + 1,
+        "organization_id": org_id,
+        "name": "Ring Night",
+        "status": "ended",
+        "starts_at": starts,
+        "ends_at": starts + timedelta(hours=4),
+        "created_at": created,
+        "updated_at": starts,
+    }
     rows["events"].append(ring_event)
     for k in range(24):
-        order(ring_event, starts - timedelta(days=40) + timedelta(hours=7 * k), f"ring{k}@example.org",
-              f"192.0.2.{k + 1}", "refunded" if k % 3 == 0 else "paid")  # fmt: skip
+        order(
+            ring_event,
+            starts - timedelta(days=40) + timedelta(hours=7 * k),
+            f"ring{k}@example.org",
+            f"192.0.2.{k + 1}",
+            "refunded" if k % 3 == 0 else "paid",
+        )
     data.planted_fraud.append(("high_refund_rate", f"organization:{org_id}"))
 
     # 4. six accounts from one IP within 30 minutes
@@ -369,8 +552,15 @@ def _plant_fraud(data: PlatformData, rng: random.Random) -> None:
     for k in range(6):
         cid = len(rows["customers"]) + 1
         at = start + timedelta(minutes=5 * k)
-        rows["customers"].append({"id": cid, "email": f"farm{k}@example.org", "signup_ip": "198.51.100.23",
-                                  "created_at": at, "updated_at": at})  # fmt: skip
+        rows["customers"].append(
+            {
+                "id": cid,
+                "email": f"farm{k}@example.org",
+                "signup_ip": "198.51.100.23",
+                "created_at": at,
+                "updated_at": at,
+            }
+        )
     data.planted_fraud.append(("rapid_account_creation", "ip:198.51.100.23"))
 
     # 5. one order of 40 tickets
@@ -395,31 +585,57 @@ def _webhooks(rows, rng, as_of):
             next_retry = None if done else at + timedelta(minutes=2 ** (attempt + 2))
             if next_retry and next_retry < as_of - timedelta(hours=1):  # old retries have resolved
                 status, next_retry = "delivered", None
-            response, error = (200, None) if status == "delivered" else (
-                rng.choice([500, 503, 404, None]), rng.choice(WEBHOOK_ERRORS))  # fmt: skip
+            response, error = (
+                (200, None)
+                if status == "delivered"
+                else (rng.choice([500, 503, 404, None]), rng.choice(WEBHOOK_ERRORS))
+            )
         else:
             attempt = 1 if rng.random() < 0.94 else rng.randint(2, 3)
             status, next_retry, response = "delivered", None, 200
             error = None if attempt == 1 else rng.choice(WEBHOOK_ERRORS)
         retried_for = timedelta(minutes=2 ** (attempt + 1) if attempt > 1 else 0, seconds=rng.randint(0, 5))
-        hooks.append({
-            "id": len(hooks) + 1, "webhook_id": f"WHK-{len(hooks) + 1:08d}", "event_type": event_type,
-            "organization_id": org, "payload": json.dumps(body), "attempt": attempt, "max_attempts": max_attempts,
-            "status": status, "response_status": response, "last_error": error, "next_retry_at": next_retry,
-            "created_at": at, "updated_at": min(as_of, at + retried_for),
-        })  # fmt: skip
+        hooks.append(
+            {
+                "id": len(hooks) + 1,
+                "webhook_id": f"WHK-{len(hooks) + 1:08d}",
+                "event_type": event_type,
+                "organization_id": org,
+                "payload": json.dumps(body),
+                "attempt": attempt,
+                "max_attempts": max_attempts,
+                "status": status,
+                "response_status": response,
+                "last_error": error,
+                "next_retry_at": next_retry,
+                "created_at": at,
+                "updated_at": min(as_of, at + retried_for),
+            }
+        )
 
     for p in rows["payments"]:
         order = orders[p["order_id"]]
-        event_type = {"paid": "payment.paid", "failed": "payment.failed", "expired": "payment.expired",
-                      "canceled": "payment.canceled"}.get(p["status"])  # fmt: skip
+        event_type = {
+            "paid": "payment.paid",
+            "failed": "payment.failed",
+            "expired": "payment.expired",
+            "canceled": "payment.canceled",
+        }.get(p["status"])
         if event_type:
-            add(event_type, order, p["updated_at"], {"order_number": order["order_number"],
-                                                      "payment_id": p["mollie_payment_id"]})  # fmt: skip
+            add(
+                event_type,
+                order,
+                p["updated_at"],
+                {"order_number": order["order_number"], "payment_id": p["mollie_payment_id"]},
+            )
     for r in rows["refunds"]:
         order = orders[payments[r["payment_id"]]["order_id"]]
-        add("refund.created", order, r["created_at"], {"order_number": order["order_number"],
-                                                        "refund_id": r["mollie_refund_id"]})  # fmt: skip
+        add(
+            "refund.created",
+            order,
+            r["created_at"],
+            {"order_number": order["order_number"], "refund_id": r["mollie_refund_id"]},
+        )
 
 
 def write(data: PlatformData, dsn: str, schema: str = "public") -> dict[str, int]:

@@ -50,9 +50,14 @@ def store(data: MollieData, dsn: str) -> dict[str, int]:
             create table planted (kind text, mollie_payment_id text, mollie_refund_id text,
                                   settlement_id text, expected_match_status text)""")
         counts = {}
-        groups = [("payment", data.payments), ("refund", data.refunds), ("chargeback", data.chargebacks),
-                  ("settlement", data.settlements), ("balance", data.balances),
-                  ("balance_transaction", data.balance_transactions)]  # fmt: skip
+        groups = [
+            ("payment", data.payments),
+            ("refund", data.refunds),
+            ("chargeback", data.chargebacks),
+            ("settlement", data.settlements),
+            ("balance", data.balances),
+            ("balance_transaction", data.balance_transactions),
+        ]
         with conn.cursor().copy(
             "copy objects (kind, id, seq, parent_id, settlement_id, reference, body) from stdin"
         ) as copy:
@@ -136,8 +141,9 @@ class SandboxServer:
                 if f.delay:
                     time.sleep(f.delay)
                 if f.every_429 and n % f.every_429 == 0:
-                    return self.error(429, "Too Many Requests", "Rate limit exceeded",
-                                      {"Retry-After": str(f.retry_after)})  # fmt: skip
+                    return self.error(
+                        429, "Too Many Requests", "Rate limit exceeded", {"Retry-After": str(f.retry_after)}
+                    )
                 if f.every_500 and n % f.every_500 == 0:
                     return self.error(500, "Internal Server Error", "Something went wrong")
                 auth = self.headers.get("Authorization", "")
@@ -155,9 +161,12 @@ class SandboxServer:
                 return f"http://{self.headers.get('Host') or server.url.split('//')[1]}"
 
             def error(self, status, title, detail, headers=None):
-                body = {"status": status, "title": title, "detail": detail,
-                        "_links": {"documentation": {"href": f"{DOCS}/overview/handling-errors",
-                                                     "type": "text/html"}}}  # fmt: skip
+                body = {
+                    "status": status,
+                    "title": title,
+                    "detail": detail,
+                    "_links": {"documentation": {"href": f"{DOCS}/overview/handling-errors", "type": "text/html"}},
+                }
                 self.send(status, body, headers)
 
             def send(self, status, body, headers=None):
@@ -208,8 +217,10 @@ class SandboxServer:
 
     def settlement_id(self, ident: str) -> str | None:
         if ident in ("open", "next"):
-            return self.one("select id from objects where kind = 'settlement' and body->>'status' in "
-                            "('open', 'pending') order by seq desc limit 1")  # fmt: skip
+            return self.one(
+                "select id from objects where kind = 'settlement' and body->>'status' in "
+                "('open', 'pending') order by seq desc limit 1"
+            )
         return self.one(
             "select id from objects where kind = 'settlement' and (id = %s or reference = %s)", (ident, ident)
         )
@@ -241,15 +252,22 @@ class SandboxServer:
         )
         items = [self.with_links(body, base, kind + "s") for _, body in rows[:limit]]
         href = f"{base}{path}"
-        nxt = {"href": f"{href}?from={rows[limit][0]}&limit={limit}", "type": "application/hal+json"} \
-            if len(rows) > limit else None  # fmt: skip
+        nxt = (
+            {"href": f"{href}?from={rows[limit][0]}&limit={limit}", "type": "application/hal+json"}
+            if len(rows) > limit
+            else None
+        )
         self_q = f"?from={query['from']}&limit={limit}" if "from" in query else f"?limit={limit}"
         return {
             "count": len(items),
             "_embedded": {embedded: items},
-            "_links": {"self": {"href": href + self_q, "type": "application/hal+json"}, "previous": None,
-                       "next": nxt, "documentation": {"href": f"{DOCS}/{embedded}", "type": "text/html"}},
-        }  # fmt: skip
+            "_links": {
+                "self": {"href": href + self_q, "type": "application/hal+json"},
+                "previous": None,
+                "next": nxt,
+                "documentation": {"href": f"{DOCS}/{embedded}", "type": "text/html"},
+            },
+        }
 
     @staticmethod
     def with_links(body: dict, base: str, segment: str) -> dict:
