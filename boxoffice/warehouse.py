@@ -223,22 +223,32 @@ class EmbeddedServer(PostgresServer):
         return super()._run_as()
 
 
-def store_pii_salt(dsn: str, salt: str) -> None:
-    """Keep the PII salt where only the warehouse's own user reads it: a one-row table in raw (revoked from
-    PUBLIC; the reader roles have no access to raw). The hashes join it, so the salt is in no SQL text,
-    view definition or dbt artifact."""
+BUILD_SETTINGS = "_build_settings"
+
+
+def store_build_settings(dsn: str, settings: dict[str, str]) -> list[str]:
+    """Keep the settings the marts are built with where only the warehouse's own user reads them: a table
+    in raw, revoked from PUBLIC (the reader roles have no access to raw). The PII salt is among them: the
+    hashes join it, so it is in no SQL text, view definition or dbt artifact. A value that changes gets a new
+    `changed_at`, which tells incremental models to rebuild what depends on it. Returns the names changed."""
     with psycopg.connect(dsn) as conn:
         conn.execute("create schema if not exists raw")
         conn.execute(
-            "create table if not exists raw._pii_salt "
-            "(id boolean primary key default true check (id), salt text not null)"
+            sql.SQL(
+                "create table if not exists {} (name text primary key, value text not null, "
+                "changed_at timestamptz not null default now())"
+            ).format(sql.Identifier("raw", BUILD_SETTINGS))
         )
-        conn.execute("revoke all on raw._pii_salt from public")
-        conn.execute(
-            "insert into raw._pii_salt (salt) values (%s) on conflict (id) do update set salt = excluded.salt "
-            "where raw._pii_salt.salt is distinct from excluded.salt",
-            (salt,),
-        )
+        conn.execute(sql.SQL("revoke all on {} from public").format(sql.Identifier("raw", BUILD_SETTINGS)))
+        changed = []
+        for name, value in settings.items():
+            upsert = sql.SQL(
+                "insert into {t} (name, value) values (%s, %s) on conflict (name) do update "
+                "set value = excluded.value, changed_at = now() where {t}.value is distinct from excluded.value"
+            ).format(t=sql.Identifier("raw", BUILD_SETTINGS))
+            if conn.execute(upsert, (name, value)).rowcount:
+                changed.append(name)
+        return changed
 
 
 RUN_LOCK_KEY = 7_262_353_001  # one PostgreSQL advisory lock per warehouse: the run that writes it

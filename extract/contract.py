@@ -202,6 +202,9 @@ FOREIGN_KEYS = {
     "scans": [("ticket_id", "tickets"), ("event_id", "events")],
 }
 
+# Columns other tables are looked up by (besides foreign keys): raw indexes them.
+LOOKUP_COLUMNS = {"payments": ["mollie_payment_id"], "refunds": ["mollie_refund_id"], "orders": ["order_number"]}
+
 MAX_PAYLOAD_BYTES = {"webhook_deliveries": {"payload": 256 * 1024}}
 
 # Parents first, so that a child's foreign keys are checked against loaded parents.

@@ -37,6 +37,12 @@ TABLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
     "mollie_balances": ([ID, PAYLOAD], ["id"]),
     "mollie_balance_transactions": ([("balance_id", "text not null"), ID, PAYLOAD], ["balance_id", "id"]),
 }
+# Keys inside the payload that the marts look rows up by, indexed in raw: (index name, expression).
+PAYLOAD_INDEXES = {
+    "mollie_balance_transactions": {"payment_id": "(payload -> 'context') ->> 'paymentId'"},
+    "mollie_refunds": {"payment_id": "payload ->> 'paymentId'"},
+    "mollie_chargebacks": {"payment_id": "payload ->> 'paymentId'"},
+}
 PAGE_SIZE = 250
 DEFAULT_LOOKBACK = timedelta(days=3)
 # Lists re-swept each run, with the statuses that may still change (Mollie's docs).
@@ -178,7 +184,7 @@ def load_all(
 
     def write(table: str, rows: Iterator[tuple]) -> None:
         columns, key = TABLES[table]
-        results[table] = write_rows(warehouse_dsn, table, columns, key, rows, batch_id)
+        results[table] = write_rows(warehouse_dsn, table, columns, key, rows, batch_id, PAYLOAD_INDEXES.get(table))
         progress(f"{table}: {results[table].rows_read} read, {results[table].rows_written} written")
 
     write(

@@ -41,6 +41,13 @@ def raw_table(table: str) -> str:
     return f"platform_{table}"
 
 
+def raw_indexes(table: str) -> list[str]:
+    """What raw.platform_<table> is indexed on besides its key: when rows were loaded (for incremental
+    models), its foreign keys and lookup columns (for the joins that find what a change touches)."""
+    foreign = [column for column, _ in contract.FOREIGN_KEYS.get(table, [])]
+    return ["_loaded_at", *foreign, *contract.LOOKUP_COLUMNS.get(table, [])]
+
+
 def source_columns(conn: psycopg.Connection, schema: str, table: str) -> list[tuple[str, str]]:
     """(name, type) of the source table's columns, in table order."""
     rows = conn.execute(
@@ -293,6 +300,7 @@ class _TableLoad:
         dst = self.sessions[0]
         if self.first_load:
             self.totals["written"] -= raw.end_first_load(dst, self.target, ["id"], [self.order])
+        raw.ensure_indexes(dst, self.target, raw_indexes(self.table))
         quarantine.release_gone(dst, self.src, self.schema, self.table)
         dst.commit()
         if self.types[self.order] in (contract.TS, "timestamp without time zone"):

@@ -125,6 +125,20 @@ def ensure_table(conn: psycopg.Connection, table: str, columns: list[tuple[str, 
             conn.execute(sql.SQL("alter table {} add column {} {}").format(ident, sql.Identifier(name), sql.SQL(type_)))
 
 
+def ensure_indexes(conn: psycopg.Connection, table: str, columns: list[str], expressions: dict | None = None) -> None:
+    """An index on each column (if missing): `_loaded_at`, so that what changed since a build is found by index
+    (dbt's incremental models), and the columns that join raw tables to each other; and on each named
+    expression (a key inside a Mollie payload)."""
+    indexed = {column: sql.Identifier(column) for column in columns}
+    indexed.update({name: sql.SQL("(" + expression + ")") for name, expression in (expressions or {}).items()})
+    for name, what in indexed.items():
+        conn.execute(
+            sql.SQL("create index if not exists {} on {} ({})").format(
+                sql.Identifier(f"{table}__{name}"[:63]), sql.Identifier(RAW_SCHEMA, table), what
+            )
+        )
+
+
 @contextmanager
 def staged(conn: psycopg.Connection, table: str, columns: list[str]) -> Iterator[psycopg.Copy]:
     """A COPY FROM STDIN into a temp table shaped like raw.<table>'s data columns."""
@@ -254,7 +268,13 @@ def merge_staged(
 
 
 def write_rows(
-    warehouse_dsn: str, table: str, columns: list[tuple[str, str]], key: list[str], rows: Iterable[tuple], batch_id: str
+    warehouse_dsn: str,
+    table: str,
+    columns: list[tuple[str, str]],
+    key: list[str],
+    rows: Iterable[tuple],
+    batch_id: str,
+    indexes: dict | None = None,
 ) -> LoadResult:
     """Stage Python rows with COPY and merge them into raw.<table> in one transaction."""
     started = time.monotonic()
@@ -265,4 +285,5 @@ def write_rows(
             for row in rows:
                 copy.write_row(row)
         read, written = merge_staged(conn, table, names, key, batch_id)
+        ensure_indexes(conn, table, ["_loaded_at"], indexes)
     return LoadResult(table, read, written, batch_id, time.monotonic() - started)

@@ -13,7 +13,7 @@ from orchestration.dbt_assets import boxoffice_dbt_assets, dbt_project
 from orchestration.extract_assets import mollie_assets, platform_assets
 from orchestration.report_assets import reconciliation_reports
 from orchestration.resources import LOCK, BoxofficeSettings, WarehouseLock
-from orchestration.warehouse_assets import pii_salt
+from orchestration.warehouse_assets import build_settings
 
 # Runs write one warehouse: in process, so the run's lock (resources.WarehouseLock) is taken once and held
 # from the first step to the last; Dagster's run queue lets one such run go at a time (dagster.yaml).
@@ -35,7 +35,7 @@ daily = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[*platform_assets, mollie_assets, pii_salt, boxoffice_dbt_assets, reconciliation_reports],
+    assets=[*platform_assets, mollie_assets, build_settings, boxoffice_dbt_assets, reconciliation_reports],
     asset_checks=suite_checks,
     jobs=[everything],
     schedules=[daily],

@@ -42,7 +42,7 @@ class WarehouseLock(dg.ConfigurableResource):
 def dbt_env(settings: Settings) -> dict[str, str]:
     """What dbt reads from its environment (profiles.yml and dbt_project.yml), from the settings: the
     connection, the reporting time zone, the as-of instant (normalised to ISO with its offset) and the roles.
-    The PII salt is not among them: it never enters SQL text (see the pii_salt asset)."""
+    The PII salt is not among them: it never enters SQL text (see the build_settings asset)."""
     url = urlparse(settings.warehouse_dsn)
     return {
         "BOXOFFICE_DBT_HOST": url.hostname or "127.0.0.1",

@@ -83,32 +83,32 @@ def test_the_pii_salt_is_in_no_sql_text_nor_dbt_artifact(settings, runs, warehou
             texts = [t for (t,) in conn.execute(catalogue) if t]
             assert not [t for t in texts if PII_SALT in t], catalogue
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("select salt from raw._pii_salt")
-    assert warehouse.execute("select salt from raw._pii_salt").fetchone() == (PII_SALT,)
+            conn.execute("select value from raw._build_settings")
+    assert warehouse.execute("select value from raw._build_settings where name = 'pii_salt'").fetchone() == (PII_SALT,)
     files = [p for p in (DBT_PROJECT_DIR / "target").rglob("*") if p.is_file()]
     assert len(files) > 10
     assert [p for p in files if PII_SALT.encode() in p.read_bytes()] == []
-    # the hashes still come from the salt (test_marts checks them against Python's sha256)
-    views = warehouse.execute("select definition from pg_views where viewname = 'int_orders'").fetchone()[0]
-    assert "_pii_salt" in views
+    # the hashes still come from the salt (test_marts checks them against Python's sha256): by joining it
+    compiled = (DBT_PROJECT_DIR / "target").rglob("compiled/boxoffice/models/intermediate/int_orders.sql")
+    assert '"raw"."_build_settings"' in max(compiled, key=lambda p: p.stat().st_mtime).read_text()
 
 
 def test_the_demo_salt_on_a_warehouse_of_ones_own_is_warned_about(settings, runs, monkeypatch, capsys):
     from boxoffice import pipeline
     from orchestration.definitions import defs
-    from orchestration.warehouse_assets import pii_salt
+    from orchestration.warehouse_assets import build_settings
 
     monkeypatch.setenv("WAREHOUSE_DSN", settings.warehouse_dsn)
     monkeypatch.delenv("PII_SALT")
     own = Settings.load()
     assert own.demo_salt_warning and "PII_SALT" in own.demo_salt_warning
-    result = dg.materialize([pii_salt], resources=defs.resources)
-    (materialization,) = result.asset_materializations_for_node("raw___pii_salt")
+    result = dg.materialize([build_settings], resources=defs.resources)
+    (materialization,) = result.asset_materializations_for_node("raw___build_settings")
     assert materialization.metadata["warning"].value == own.demo_salt_warning
     pipeline.print_summary(own, runs[1])
     assert f"WARNING: {own.demo_salt_warning}" in capsys.readouterr().out
     monkeypatch.undo()  # put the session's salt back in its table
-    dg.materialize([pii_salt], resources=defs.resources)
+    dg.materialize([build_settings], resources=defs.resources)
     assert Settings.load().demo_salt_warning is None
 
 

@@ -9,8 +9,7 @@ final as (
     select
         mollie_payment_id,
         -sum(deductions) as mollie_fee,
-        min(created_at) as first_fee_at,
-        max(_loaded_at) as _loaded_at
+        min(created_at) as first_fee_at
     from balance_transactions
     where mollie_payment_id is not null
     group by mollie_payment_id

@@ -1,7 +1,61 @@
 -- One row per order with what the marts slice and sum it by: organization, event status, the method
 -- that paid it, local dates, refunds, Mollie's fees, and the buyer as a salted hash (no PII past here).
-with orders as (
+--
+-- Incremental: a run rebuilds the orders that a row loaded since the last build touches (the order itself,
+-- its event, a payment, a refund, a Mollie fee), found through raw's indexes on _loaded_at and the
+-- foreign keys, or every order when a build setting (the PII salt, the time zone) changed. _loaded_at is
+-- when this row was built: the watermark of the models that read it.
+-- depends_on: {{ ref('stg_mollie__balance_transactions') }}
+{{ config(
+    materialized='incremental',
+    unique_key='order_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['order_id'], 'unique': True},
+        {'columns': ['_loaded_at']},
+        {'columns': ['organization_id']},
+        {'columns': ['mollie_payment_id']},
+        {'columns': ['buyer_key']},
+    ],
+) }}
+with
+
+{% if is_incremental() %}
+watermark as (
+    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
+),
+
+changed_orders as (
+    select order_id from {{ ref('stg_platform__orders') }}
+    where _loaded_at > (select loaded_at from watermark)
+    union
+    select o.order_id
+    from {{ ref('stg_platform__events') }} as e
+    inner join {{ ref('stg_platform__orders') }} as o on o.event_id = e.event_id
+    where e._loaded_at > (select loaded_at from watermark)
+    union
+    select order_id from {{ ref('stg_platform__payments') }}
+    where _loaded_at > (select loaded_at from watermark)
+    union
+    select p.order_id
+    from {{ ref('stg_platform__refunds') }} as r
+    inner join {{ ref('stg_platform__payments') }} as p on p.payment_id = r.payment_id
+    where r._loaded_at > (select loaded_at from watermark)
+    union
+    select p.order_id
+    from {{ ref('stg_mollie__balance_transactions') }} as t
+    inner join {{ ref('stg_platform__payments') }} as p on p.mollie_payment_id = t.mollie_payment_id
+    where t._loaded_at > (select loaded_at from watermark)
+    union
+    select order_id from {{ ref('stg_platform__orders') }}
+    where {{ build_settings_changed_since('(select loaded_at from watermark)') }}
+),
+{% endif %}
+
+orders as (
     select * from {{ ref('stg_platform__orders') }}
+    {% if is_incremental() %} where order_id in (select order_id from changed_orders) {% endif %}
 ),
 
 events as (
@@ -10,14 +64,17 @@ events as (
 
 payments as (
     select * from {{ ref('stg_platform__payments') }}
+    {% if is_incremental() %} where order_id in (select order_id from changed_orders) {% endif %}
 ),
 
 refunds as (
     select * from {{ ref('stg_platform__refunds') }}
+    {% if is_incremental() %} where payment_id in (select payment_id from payments) {% endif %}
 ),
 
 payment_fees as (
     select * from {{ ref('int_mollie__payment_fees') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from payments) {% endif %}
 ),
 
 -- The payment that paid the order; else its latest attempt.
@@ -36,8 +93,7 @@ order_payments as (
         p.order_id,
         count(*) as payment_attempts,
         count(*) filter (where p.payment_status = 'failed') as failed_payments,
-        coalesce(sum(f.mollie_fee), 0) as mollie_fee,
-        greatest(max(p._loaded_at), max(f._loaded_at)) as _loaded_at
+        coalesce(sum(f.mollie_fee), 0) as mollie_fee
     from payments as p
     left join payment_fees as f on f.mollie_payment_id = p.mollie_payment_id
     group by p.order_id
@@ -47,8 +103,7 @@ order_refunds as (
     select
         p.order_id,
         count(*) as refund_count,
-        coalesce(sum(r.amount) filter (where {{ is_refunded('r.refund_status') }}), 0) as refunded_amount,
-        max(r._loaded_at) as _loaded_at
+        coalesce(sum(r.amount) filter (where {{ is_refunded('r.refund_status') }}), 0) as refunded_amount
     from refunds as r
     inner join payments as p on p.payment_id = r.payment_id
     group by p.order_id
@@ -84,8 +139,7 @@ final as (
         cast(coalesce(op.mollie_fee, 0) as numeric(18, 2)) as mollie_fee,
         coalesce(r.refund_count, 0) as refund_count,
         cast(coalesce(r.refunded_amount, 0) as numeric(18, 2)) as refunded_amount,
-        -- when anything behind this row was last loaded: incremental marts rebuild what changed after it
-        greatest(o._loaded_at, e._loaded_at, op._loaded_at, r._loaded_at) as _loaded_at
+        now() as _loaded_at
     from orders as o
     left join events as e on e.event_id = o.event_id
     left join deciding_payment as dp on dp.order_id = o.order_id
