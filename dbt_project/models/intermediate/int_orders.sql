@@ -17,6 +17,8 @@
         {'columns': ['organization_id']},
         {'columns': ['mollie_payment_id']},
         {'columns': ['buyer_key']},
+        {'columns': ['paid_at']},
+        {'columns': ['created_at']},
     ],
 ) }}
 with

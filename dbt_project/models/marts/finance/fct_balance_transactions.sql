@@ -2,11 +2,11 @@
 -- one row per transaction with what it is about (payment, refund, chargeback, settlement/transfer),
 -- the platform order and organization behind it, and the running balance.
 --
--- Incremental in fact. The watermark is the newest _loaded_at behind the rows built so far. Mollie lines
--- loaded since are added, and each balance's running balance is carried forward from the last stored row
--- before the earliest of them (a line that arrives late, dated before lines already built, moves the
--- balance of every line after it). Lines whose platform side (payment or order) was loaded since get their
--- order and organization again, keeping their running balance.
+-- Incremental in fact, with work in proportion to the change. The watermark is the last build (_loaded_at).
+-- Mollie lines loaded since are added, and each balance's running balance is carried forward from the last
+-- stored line before the earliest of them (a line that arrives late, dated before lines already built,
+-- moves the balance of the stored lines after it). Lines whose platform payment or order was loaded since
+-- are linked to it again, keeping their running balance.
 {{ config(
     materialized='incremental',
     unique_key='balance_transaction_id',
@@ -19,8 +19,27 @@
         {'columns': ['order_number']},
     ],
 ) }}
+{% set line_columns = [
+    'balance_transaction_id', 'balance_id', 'transaction_type', 'created_at', 'currency', 'initial_amount',
+    'deductions', 'result_amount', 'mollie_payment_id', 'mollie_refund_id', 'mollie_chargeback_id',
+    'settlement_id',
+] %}
 with transactions as (
-    select * from {{ ref('stg_mollie__balance_transactions') }}
+    select
+        balance_transaction_id,
+        balance_id,
+        transaction_type,
+        created_at,
+        currency,
+        cast(initial_amount as numeric(18, 2)) as initial_amount,
+        cast(deductions as numeric(18, 2)) as deductions,
+        cast(result_amount as numeric(18, 2)) as result_amount,
+        mollie_payment_id,
+        mollie_refund_id,
+        mollie_chargeback_id,
+        settlement_id,
+        _loaded_at
+    from {{ ref('stg_mollie__balance_transactions') }}
 ),
 
 platform_payments as (
@@ -31,39 +50,16 @@ orders as (
     select * from {{ ref('stg_platform__orders') }}
 ),
 
-enriched as (
-    select
-        t.balance_transaction_id,
-        t.balance_id,
-        t.transaction_type,
-        t.created_at,
-        {{ reporting_date('t.created_at') }} as created_date,
-        t.currency,
-        cast(t.initial_amount as numeric(18, 2)) as initial_amount,
-        cast(t.deductions as numeric(18, 2)) as deductions,
-        cast(t.result_amount as numeric(18, 2)) as result_amount,
-        t.mollie_payment_id,
-        t.mollie_refund_id,
-        t.mollie_chargeback_id,
-        t.settlement_id,
-        o.order_number,
-        o.organization_id,
-        greatest(t._loaded_at, pp._loaded_at, o._loaded_at) as _loaded_at
-    from transactions as t
-    left join platform_payments as pp on pp.mollie_payment_id = t.mollie_payment_id
-    left join orders as o on o.order_id = pp.order_id
-),
-
 {% if not is_incremental() %}
 
-final as (
+rebuilt as (
     select
-        *,
+        {{ line_columns | join(', ') }},
         cast(sum(result_amount) over (
             partition by balance_id order by created_at, balance_transaction_id
         ) as numeric(18, 2)) as running_balance
-    from enriched
-)
+    from transactions
+),
 
 {% else %}
 
@@ -71,12 +67,17 @@ watermark as (
     select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
 ),
 
--- per balance, the earliest Mollie line loaded since: the running balance is recomputed from there on
+new_lines as (
+    select {{ line_columns | join(', ') }}
+    from transactions
+    where _loaded_at > (select loaded_at from watermark)
+),
+
+-- per balance, the earliest new line: the running balance is recomputed from there on
 restarts as (
-    select distinct on (t.balance_id) t.balance_id, t.created_at, t.balance_transaction_id
-    from transactions as t
-    where t._loaded_at > (select loaded_at from watermark)
-    order by t.balance_id, t.created_at, t.balance_transaction_id
+    select distinct on (balance_id) balance_id, created_at, balance_transaction_id
+    from new_lines
+    order by balance_id, created_at, balance_transaction_id
 ),
 
 openings as (
@@ -93,15 +94,23 @@ openings as (
     from restarts as r
 ),
 
+-- stored lines after a restart: their running balance moves
+later_lines as (
+    select {% for c in line_columns %}b.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
+    from {{ this }} as b
+    inner join restarts as r on r.balance_id = b.balance_id
+    where (b.created_at, b.balance_transaction_id) > (r.created_at, r.balance_transaction_id)
+      and not exists (select 1 from new_lines as n where n.balance_transaction_id = b.balance_transaction_id)
+),
+
 rebalanced as (
     select
-        e.*,
-        cast(o.opening_balance + sum(e.result_amount) over (
-            partition by e.balance_id order by e.created_at, e.balance_transaction_id
+        l.*,
+        cast(o.opening_balance + sum(l.result_amount) over (
+            partition by l.balance_id order by l.created_at, l.balance_transaction_id
         ) as numeric(18, 2)) as running_balance
-    from enriched as e
-    inner join openings as o on o.balance_id = e.balance_id
-    where (e.created_at, e.balance_transaction_id) >= (o.created_at, o.balance_transaction_id)
+    from (select * from new_lines union all select * from later_lines) as l
+    inner join openings as o on o.balance_id = l.balance_id
 ),
 
 -- platform payments and orders loaded since, and the payments of those orders
@@ -121,11 +130,10 @@ changed_payment_ids as (
        or p.order_id in (select order_id from changed_orders)
 ),
 
--- lines now linked to a changed payment or order, or linked to one before: their platform side again
-reenriched as (
-    select e.*, b.running_balance
+-- stored lines now linked to a changed payment or order, or linked to one before: linked again
+relinked as (
+    select {% for c in line_columns %}b.{{ c }}, {% endfor %}b.running_balance
     from {{ this }} as b
-    inner join enriched as e on e.balance_transaction_id = b.balance_transaction_id
     where (
         b.mollie_payment_id in (select mollie_payment_id from changed_payment_ids)
         or b.order_number in (select order_number from changed_orders)
@@ -133,30 +141,36 @@ reenriched as (
     and not exists (select 1 from rebalanced as r where r.balance_transaction_id = b.balance_transaction_id)
 ),
 
-final as (
+rebuilt as (
     select * from rebalanced
     union all
-    select * from reenriched
-)
+    select * from relinked
+),
 
 {% endif %}
 
-select
-    balance_transaction_id,
-    balance_id,
-    transaction_type,
-    created_at,
-    created_date,
-    currency,
-    initial_amount,
-    deductions,
-    result_amount,
-    running_balance,
-    mollie_payment_id,
-    mollie_refund_id,
-    mollie_chargeback_id,
-    settlement_id,
-    order_number,
-    organization_id,
-    _loaded_at
-from final
+final as (
+    select
+        r.balance_transaction_id,
+        r.balance_id,
+        r.transaction_type,
+        r.created_at,
+        {{ reporting_date('r.created_at') }} as created_date,
+        r.currency,
+        r.initial_amount,
+        r.deductions,
+        r.result_amount,
+        r.running_balance,
+        r.mollie_payment_id,
+        r.mollie_refund_id,
+        r.mollie_chargeback_id,
+        r.settlement_id,
+        o.order_number,
+        o.organization_id,
+        now() as _loaded_at
+    from rebuilt as r
+    left join platform_payments as pp on pp.mollie_payment_id = r.mollie_payment_id
+    left join orders as o on o.order_id = pp.order_id
+)
+
+select * from final

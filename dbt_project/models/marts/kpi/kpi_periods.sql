@@ -3,16 +3,7 @@
 -- with the change in % and its direction. One row per KPI and period. Flows (GMV, orders, fees, new
 -- organizations) count within the window; organizations_total is the count at the window's end;
 -- active organizations sold (an order created) and active buyers bought (a paid order) in it.
-with paid_orders as (
-    select * from {{ ref('int_orders') }}
-    where is_paid and currency = '{{ var("reporting_currency") }}'
-),
-
-all_orders as (
-    select * from {{ ref('int_orders') }}
-),
-
-organizations as (
+with organizations as (
     select * from {{ ref('stg_platform__organizations') }}
 ),
 
@@ -40,6 +31,22 @@ periods as (
             ('this_week', date_trunc('week', n.local_now), interval '1 week', 2),
             ('this_month', date_trunc('month', n.local_now), interval '1 month', 3)
     ) as p (period, period_start, step, period_order)
+),
+
+-- only orders of the windows are read (int_orders is indexed on paid_at and created_at)
+bounds as (
+    select min(previous_start) at time zone '{{ var("reporting_timezone") }}' as earliest from periods
+),
+
+paid_orders as (
+    select * from {{ ref('int_orders') }}
+    where is_paid and currency = '{{ var("reporting_currency") }}'
+      and paid_at >= (select earliest from bounds)
+),
+
+all_orders as (
+    select * from {{ ref('int_orders') }}
+    where created_at >= (select earliest from bounds)
 ),
 
 facts as (

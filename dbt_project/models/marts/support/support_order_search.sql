@@ -1,12 +1,43 @@
 -- Support's order search: find an order by its number, the buyer's email, the organization, a QR code
 -- or a Mollie payment id, and see its event, payment status and tickets. Holds PII in the clear:
 -- lives in the `support` schema, granted to the support role only.
-with orders as (
+--
+-- Incremental by order: a run rebuilds the orders int_orders rebuilt since (their payments, refunds and
+-- events are behind those) and the orders of tickets and organizations loaded since.
+{{ config(
+    materialized='incremental',
+    unique_key='order_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['order_id'], 'unique': True}, {'columns': ['order_number']}],
+) }}
+with
+
+{% if is_incremental() %}
+watermark as (
+    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
+),
+
+touched as (
+    select order_id from {{ ref('int_orders') }} where _loaded_at > (select loaded_at from watermark)
+    union
+    select order_id from {{ ref('stg_platform__tickets') }} where _loaded_at > (select loaded_at from watermark)
+    union
+    select o.order_id
+    from {{ ref('stg_platform__organizations') }} as g
+    inner join {{ ref('stg_platform__orders') }} as o on o.organization_id = g.organization_id
+    where g._loaded_at > (select loaded_at from watermark)
+),
+{% endif %}
+
+orders as (
     select * from {{ ref('stg_platform__orders') }}
+    {% if is_incremental() %} where order_id in (select order_id from touched) {% endif %}
 ),
 
 order_facts as (
     select * from {{ ref('int_orders') }}
+    {% if is_incremental() %} where order_id in (select order_id from touched) {% endif %}
 ),
 
 organizations as (
@@ -19,10 +50,12 @@ events as (
 
 payments as (
     select * from {{ ref('stg_platform__payments') }}
+    {% if is_incremental() %} where order_id in (select order_id from orders) {% endif %}
 ),
 
 tickets as (
     select * from {{ ref('stg_platform__tickets') }}
+    {% if is_incremental() %} where order_id in (select order_id from orders) {% endif %}
 ),
 
 order_payments as (
@@ -66,7 +99,8 @@ final as (
         o.paid_at,
         -- one lowercase haystack for "contains" searches (ilike) across every identifier
         lower(concat_ws(' ', o.order_number, o.buyer_email, g.organization_name, e.event_name,
-            array_to_string(p.mollie_payment_ids, ' '), array_to_string(t.qr_codes, ' '))) as search_text
+            array_to_string(p.mollie_payment_ids, ' '), array_to_string(t.qr_codes, ' '))) as search_text,
+        now() as _loaded_at
     from orders as o
     inner join order_facts as f on f.order_id = o.order_id
     left join organizations as g on g.organization_id = o.organization_id

@@ -1,7 +1,43 @@
 -- Support's ticket lookup: a ticket by QR code with its order, buyer, event and its whole scan history
 -- (when, which device, what result). PII in the clear: `support` schema, support role only.
-with tickets as (
+--
+-- Incremental by ticket: a run rebuilds the tickets that a row loaded since the last build touches (the
+-- ticket, a scan of it, its order, its event).
+{{ config(
+    materialized='incremental',
+    unique_key='ticket_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['ticket_id'], 'unique': True}, {'columns': ['qr_code']}],
+) }}
+with
+
+{% if is_incremental() %}
+watermark as (
+    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
+),
+
+touched as (
+    select ticket_id from {{ ref('stg_platform__tickets') }} where _loaded_at > (select loaded_at from watermark)
+    union
+    select ticket_id from {{ ref('stg_platform__scans') }}
+    where _loaded_at > (select loaded_at from watermark) and ticket_id is not null
+    union
+    select t.ticket_id
+    from {{ ref('stg_platform__orders') }} as o
+    inner join {{ ref('stg_platform__tickets') }} as t on t.order_id = o.order_id
+    where o._loaded_at > (select loaded_at from watermark)
+    union
+    select t.ticket_id
+    from {{ ref('stg_platform__events') }} as e
+    inner join {{ ref('stg_platform__tickets') }} as t on t.event_id = e.event_id
+    where e._loaded_at > (select loaded_at from watermark)
+),
+{% endif %}
+
+tickets as (
     select * from {{ ref('stg_platform__tickets') }}
+    {% if is_incremental() %} where ticket_id in (select ticket_id from touched) {% endif %}
 ),
 
 orders as (
@@ -14,6 +50,7 @@ events as (
 
 scans as (
     select * from {{ ref('stg_platform__scans') }}
+    {% if is_incremental() %} where ticket_id in (select ticket_id from tickets) {% endif %}
 ),
 
 history as (
@@ -48,7 +85,8 @@ final as (
         h.first_scanned_at,
         h.last_scanned_at,
         h.last_scan_result,
-        coalesce(h.scan_history, '[]'::jsonb) as scan_history
+        coalesce(h.scan_history, '[]'::jsonb) as scan_history,
+        now() as _loaded_at
     from tickets as t
     left join orders as o on o.order_id = t.order_id
     left join events as e on e.event_id = t.event_id
