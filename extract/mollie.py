@@ -43,6 +43,15 @@ PAYLOAD_INDEXES = {
     "mollie_refunds": {"payment_id": "payload ->> 'paymentId'"},
     "mollie_chargebacks": {"payment_id": "payload ->> 'paymentId'"},
 }
+
+
+def raw_indexes(table: str) -> dict[str, str]:
+    """A table keyed by (parent, id) is also looked up by the object's id alone (a settlement's payment by
+    the payment's id); and by the keys inside its payload."""
+    indexes = {"id": "id"} if TABLES[table][1] != ["id"] else {}
+    return {**indexes, **PAYLOAD_INDEXES.get(table, {})}
+
+
 PAGE_SIZE = 250
 DEFAULT_LOOKBACK = timedelta(days=3)
 # Lists re-swept each run, with the statuses that may still change (Mollie's docs).
@@ -184,7 +193,7 @@ def load_all(
 
     def write(table: str, rows: Iterator[tuple]) -> None:
         columns, key = TABLES[table]
-        results[table] = write_rows(warehouse_dsn, table, columns, key, rows, batch_id, PAYLOAD_INDEXES.get(table))
+        results[table] = write_rows(warehouse_dsn, table, columns, key, rows, batch_id, raw_indexes(table))
         progress(f"{table}: {results[table].rows_read} read, {results[table].rows_written} written")
 
     write(

@@ -1,32 +1,98 @@
 -- One row per payment known to either side (platform or Mollie), with the first match_status that
 -- applies: missing_in_platform, missing_in_mollie, amount_mismatch (payment or refunded amount),
 -- status_mismatch (a charged-back payment counts as not paid), not_settled, matched.
-with platform_payments as (
+--
+-- Incremental by Mollie payment id: a run rebuilds the payments that a row loaded since the last build
+-- touches, on either side (the payment, its order, a refund, a chargeback, a settlement item), the payment
+-- an order or platform payment was linked to before, and, when a settlement arrives or changes, the
+-- payments paid on both sides and not yet settled (their not_settled status depends on the latest one).
+{{ config(
+    materialized='incremental',
+    unique_key='mollie_payment_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['mollie_payment_id'], 'unique': True}, {'columns': ['order_number']}],
+) }}
+with
+
+{% if is_incremental() %}
+watermark as (
+    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
+),
+
+touched as (
+    select mollie_payment_id from {{ ref('stg_platform__payments') }}
+    where _loaded_at > (select loaded_at from watermark)
+    union
+    select p.mollie_payment_id
+    from {{ ref('stg_platform__orders') }} as o
+    inner join {{ ref('stg_platform__payments') }} as p on p.order_id = o.order_id
+    where o._loaded_at > (select loaded_at from watermark)
+    union
+    select p.mollie_payment_id
+    from {{ ref('stg_platform__refunds') }} as r
+    inner join {{ ref('stg_platform__payments') }} as p on p.payment_id = r.payment_id
+    where r._loaded_at > (select loaded_at from watermark)
+    union
+    select mollie_payment_id from {{ ref('stg_mollie__payments') }} where _loaded_at > (select loaded_at from watermark)
+    union
+    select mollie_payment_id from {{ ref('stg_mollie__settlement_payments') }}
+    where _loaded_at > (select loaded_at from watermark)
+    union
+    select mollie_payment_id from {{ ref('stg_mollie__refunds') }} where _loaded_at > (select loaded_at from watermark)
+    union
+    select mollie_payment_id from {{ ref('stg_mollie__chargebacks') }}
+    where _loaded_at > (select loaded_at from watermark)
+    union
+    -- linked before to an order whose payments changed (a payment re-linked to another Mollie id)
+    select b.mollie_payment_id
+    from {{ this }} as b
+    inner join {{ ref('stg_platform__orders') }} as o on o.order_number = b.order_number
+    inner join {{ ref('stg_platform__payments') }} as p on p.order_id = o.order_id
+    where p._loaded_at > (select loaded_at from watermark) or o._loaded_at > (select loaded_at from watermark)
+    union
+    select b.mollie_payment_id
+    from {{ this }} as b
+    where b.settlement_id is null and b.platform_status = 'paid' and b.mollie_status = 'paid'
+      and exists (
+          select 1 from {{ ref('stg_mollie__settlements') }} where _loaded_at > (select loaded_at from watermark)
+      )
+),
+{% endif %}
+
+platform_payments as (
     select * from {{ ref('stg_platform__payments') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 platform_orders as (
     select * from {{ ref('stg_platform__orders') }}
+    {% if is_incremental() %} where order_id in (select order_id from platform_payments) {% endif %}
 ),
 
 platform_refunds as (
     select * from {{ ref('stg_platform__refunds') }}
+    {% if is_incremental() %} where payment_id in (select payment_id from platform_payments) {% endif %}
 ),
 
 mollie_payments as (
     select * from {{ ref('stg_mollie__payments') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 mollie_refunds as (
     select * from {{ ref('stg_mollie__refunds') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 mollie_chargebacks as (
     select * from {{ ref('stg_mollie__chargebacks') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 settlement_payments as (
     select * from {{ ref('stg_mollie__settlement_payments') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 settlements as (
@@ -163,7 +229,8 @@ final as (
             when j.platform_status = 'paid' and j.mollie_status = 'paid' and j.settlement_id is null
                 and j.paid_at < l.latest_settled_at - interval '{{ var("not_settled_after_days") }} days'
                 then 'Paid on both sides but in no settlement'
-        end as mismatch_reason
+        end as mismatch_reason,
+        now() as _loaded_at
     from joined as j
     cross join latest_settlement as l
 )
