@@ -42,6 +42,9 @@ PAYLOAD_INDEXES = {
     "mollie_balance_transactions": {"payment_id": "(payload -> 'context') ->> 'paymentId'"},
     "mollie_refunds": {"payment_id": "payload ->> 'paymentId'"},
     "mollie_chargebacks": {"payment_id": "payload ->> 'paymentId'"},
+    "mollie_settlement_refunds": {"payment_id": "payload ->> 'paymentId'"},
+    "mollie_settlement_chargebacks": {"payment_id": "payload ->> 'paymentId'"},
+    "mollie_settlement_captures": {"payment_id": "payload ->> 'paymentId'"},
 }
 
 

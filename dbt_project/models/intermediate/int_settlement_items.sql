@@ -1,27 +1,73 @@
 -- Every payment, refund, chargeback and capture of every settlement, with the platform's side next to
 -- it. Amounts are signed as they move the payout: payments +, refunds and chargebacks -.
-with settlement_payments as (
+--
+-- Incremental by item group (a settlement's items of one payment): a run rebuilds the groups that a row
+-- loaded since the last build touches, at Mollie (an item) or on the platform (the payment, a refund).
+-- A platform payment's Mollie id is taken never to change once set.
+{{ config(
+    materialized='incremental',
+    unique_key='item_group',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['item_group']},
+        {'columns': ['settlement_id']},
+        {'columns': ['mollie_payment_id']},
+        {'columns': ['_loaded_at']},
+    ],
+) }}
+with
+
+{% if is_incremental() %}
+watermark as (
+    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
+),
+
+touched as (
+    {% for item in ['settlement_payments', 'settlement_captures', 'settlement_refunds', 'settlement_chargebacks'] %}
+    select mollie_payment_id from {{ ref('stg_mollie__' ~ item) }} where _loaded_at > (select loaded_at from watermark)
+    union
+    {% endfor %}
+    select mollie_payment_id from {{ ref('stg_platform__payments') }}
+    where _loaded_at > (select loaded_at from watermark)
+    union
+    select p.mollie_payment_id
+    from {{ ref('stg_platform__refunds') }} as r
+    inner join {{ ref('stg_platform__payments') }} as p on p.payment_id = r.payment_id
+    where r._loaded_at > (select loaded_at from watermark)
+),
+{% endif %}
+
+settlement_payments as (
     select * from {{ ref('stg_mollie__settlement_payments') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 settlement_captures as (
     select * from {{ ref('stg_mollie__settlement_captures') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 settlement_refunds as (
     select * from {{ ref('stg_mollie__settlement_refunds') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 settlement_chargebacks as (
     select * from {{ ref('stg_mollie__settlement_chargebacks') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 platform_payments as (
     select * from {{ ref('stg_platform__payments') }}
+    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 platform_refunds as (
     select * from {{ ref('stg_platform__refunds') }}
+    {% if is_incremental() %}
+    where mollie_refund_id in (select mollie_refund_id from settlement_refunds)
+    {% endif %}
 ),
 
 payment_items as (
@@ -92,6 +138,7 @@ items as (
 
 final as (
     select
+        settlement_id || ':' || coalesce(mollie_payment_id, mollie_item_id) as item_group,
         *,
         case
             when item_type in ('payment', 'capture') and platform_amount is null then 'missing_in_platform'
@@ -101,7 +148,8 @@ final as (
             when item_type in ('payment', 'capture') and platform_status <> 'paid' then 'status_mismatch'
             when item_type = 'refund' and not {{ is_refunded('platform_status') }} then 'refund_status_mismatch'
         end as discrepancy_reason,
-        mollie_amount - coalesce(platform_amount, 0) as item_difference
+        mollie_amount - coalesce(platform_amount, 0) as item_difference,
+        now() as _loaded_at
     from items
 )
 

@@ -2,13 +2,48 @@
 -- platform's side next to them, and its cost lines (Mollie's fees, which only Mollie reports).
 -- Amounts are signed as they move the payout, so per settlement they add up to the paid-out amount
 -- (up to Mollie's rounding of the 4-decimal cost lines).
-with items as (
+--
+-- Incremental by item group (a settlement's items of one payment, or its cost lines): a run rebuilds the
+-- groups int_settlement_items rebuilt since, those whose order was rebuilt in int_orders, and the cost
+-- lines of settlements loaded since.
+-- depends_on: {{ ref('stg_mollie__settlements') }}
+{{ config(
+    materialized='incremental',
+    unique_key='item_group',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['item_group']}, {'columns': ['settlement_id']}],
+) }}
+with
+
+{% if is_incremental() %}
+watermark as (
+    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
+),
+
+touched as (
+    select item_group from {{ ref('int_settlement_items') }} where _loaded_at > (select loaded_at from watermark)
+    union
+    select i.item_group
+    from {{ ref('int_orders') }} as o
+    inner join {{ ref('stg_platform__payments') }} as p on p.order_id = o.order_id
+    inner join {{ ref('int_settlement_items') }} as i on i.mollie_payment_id = p.mollie_payment_id
+    where o._loaded_at > (select loaded_at from watermark)
+    union
+    select settlement_id || ':costs' from {{ ref('stg_mollie__settlements') }}
+    where _loaded_at > (select loaded_at from watermark)
+),
+{% endif %}
+
+items as (
     select * from {{ ref('int_settlement_items') }}
+    {% if is_incremental() %} where item_group in (select item_group from touched) {% endif %}
 ),
 
 lines as (
     select * from {{ ref('int_mollie__settlement_lines') }}
     where line_type = 'costs'
+    {% if is_incremental() %} and settlement_id || ':costs' in (select item_group from touched) {% endif %}
 ),
 
 platform_payments as (
@@ -21,6 +56,7 @@ orders as (
 
 money_items as (
     select
+        i.item_group,
         i.settlement_id,
         i.item_type,
         i.mollie_item_id,
@@ -40,6 +76,7 @@ money_items as (
 
 cost_items as (
     select
+        settlement_id || ':costs' as item_group,
         settlement_id,
         'cost' as item_type,
         settlement_id || ':' || period_year || '-' || lpad(period_month::text, 2, '0') || ':' || line_number
@@ -57,9 +94,9 @@ cost_items as (
 ),
 
 final as (
-    select * from money_items
+    select *, now() as _loaded_at from money_items
     union all
-    select * from cost_items
+    select *, now() from cost_items
 )
 
 select * from final
