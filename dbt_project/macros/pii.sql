@@ -4,9 +4,3 @@
 {% macro pii_hash(column) -%}
     encode(sha256(convert_to((select value from {{ source('boxoffice', 'build_settings') }} where name = 'pii_salt') || lower(cast({{ column }} as text)), 'UTF8')), 'hex')
 {%- endmacro %}
-
-{#- True when a build setting (the PII salt, the reporting time zone) changed after `watermark`: an
-    incremental model then rebuilds every row, since each may depend on it. -#}
-{% macro build_settings_changed_since(watermark) -%}
-    exists (select 1 from {{ source('boxoffice', 'build_settings') }} where changed_at > {{ watermark }})
-{%- endmacro %}

@@ -2,10 +2,9 @@
 -- that paid it, local dates, refunds, Mollie's fees, and the buyer as a salted hash (no PII past here).
 --
 -- Incremental: a run rebuilds the orders that a row loaded since the last build touches (the order itself,
--- its event, a payment, a refund, a Mollie fee), found through raw's indexes on _loaded_at and the
--- foreign keys, or every order when a build setting (the PII salt, the time zone) changed. _loaded_at is
--- when this row was built: the watermark of the models that read it.
--- depends_on: {{ ref('stg_mollie__balance_transactions') }}
+-- its event, a payment, a refund, a Mollie fee summed again), found through indexes on _loaded_at and the
+-- foreign keys (macro incremental_watermark); every order when a build setting (the PII salt, the time zone)
+-- changed. _loaded_at is when this row was built: the watermark of the models that read it.
 {{ config(
     materialized='incremental',
     unique_key='order_id',
@@ -19,45 +18,40 @@
         {'columns': ['buyer_key']},
         {'columns': ['paid_at']},
         {'columns': ['created_at']},
+        {'columns': ['created_date']},
     ],
 ) }}
+{% set wm = incremental_watermark(uses_settings=true) %}
 with
 
-{% if is_incremental() %}
-watermark as (
-    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
-),
-
+{% if wm %}
 changed_orders as (
     select order_id from {{ ref('stg_platform__orders') }}
-    where _loaded_at > (select loaded_at from watermark)
+    where _loaded_at > {{ wm }}
     union
     select o.order_id
     from {{ ref('stg_platform__events') }} as e
     inner join {{ ref('stg_platform__orders') }} as o on o.event_id = e.event_id
-    where e._loaded_at > (select loaded_at from watermark)
+    where e._loaded_at > {{ wm }}
     union
     select order_id from {{ ref('stg_platform__payments') }}
-    where _loaded_at > (select loaded_at from watermark)
+    where _loaded_at > {{ wm }}
     union
     select p.order_id
     from {{ ref('stg_platform__refunds') }} as r
     inner join {{ ref('stg_platform__payments') }} as p on p.payment_id = r.payment_id
-    where r._loaded_at > (select loaded_at from watermark)
+    where r._loaded_at > {{ wm }}
     union
     select p.order_id
-    from {{ ref('stg_mollie__balance_transactions') }} as t
-    inner join {{ ref('stg_platform__payments') }} as p on p.mollie_payment_id = t.mollie_payment_id
-    where t._loaded_at > (select loaded_at from watermark)
-    union
-    select order_id from {{ ref('stg_platform__orders') }}
-    where {{ build_settings_changed_since('(select loaded_at from watermark)') }}
+    from {{ ref('int_mollie__payment_fees') }} as f
+    inner join {{ ref('stg_platform__payments') }} as p on p.mollie_payment_id = f.mollie_payment_id
+    where f._loaded_at > {{ wm }}
 ),
 {% endif %}
 
 orders as (
     select * from {{ ref('stg_platform__orders') }}
-    {% if is_incremental() %} where order_id in (select order_id from changed_orders) {% endif %}
+    {% if wm %} where order_id in (select order_id from changed_orders) {% endif %}
 ),
 
 events as (
@@ -66,17 +60,17 @@ events as (
 
 payments as (
     select * from {{ ref('stg_platform__payments') }}
-    {% if is_incremental() %} where order_id in (select order_id from changed_orders) {% endif %}
+    {% if wm %} where order_id in (select order_id from changed_orders) {% endif %}
 ),
 
 refunds as (
     select * from {{ ref('stg_platform__refunds') }}
-    {% if is_incremental() %} where payment_id in (select payment_id from payments) {% endif %}
+    {% if wm %} where payment_id in (select payment_id from payments) {% endif %}
 ),
 
 payment_fees as (
     select * from {{ ref('int_mollie__payment_fees') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from payments) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from payments) {% endif %}
 ),
 
 -- The payment that paid the order; else its latest attempt.

@@ -16,56 +16,53 @@
         {'columns': ['_loaded_at']},
     ],
 ) }}
+{% set wm = incremental_watermark(uses_settings=false) %}
 with
 
-{% if is_incremental() %}
-watermark as (
-    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
-),
-
+{% if wm %}
 touched as (
     {% for item in ['settlement_payments', 'settlement_captures', 'settlement_refunds', 'settlement_chargebacks'] %}
-    select mollie_payment_id from {{ ref('stg_mollie__' ~ item) }} where _loaded_at > (select loaded_at from watermark)
+    select mollie_payment_id from {{ ref('stg_mollie__' ~ item) }} where _loaded_at > {{ wm }}
     union
     {% endfor %}
     select mollie_payment_id from {{ ref('stg_platform__payments') }}
-    where _loaded_at > (select loaded_at from watermark)
+    where _loaded_at > {{ wm }}
     union
     select p.mollie_payment_id
     from {{ ref('stg_platform__refunds') }} as r
     inner join {{ ref('stg_platform__payments') }} as p on p.payment_id = r.payment_id
-    where r._loaded_at > (select loaded_at from watermark)
+    where r._loaded_at > {{ wm }}
 ),
 {% endif %}
 
 settlement_payments as (
     select * from {{ ref('stg_mollie__settlement_payments') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 settlement_captures as (
     select * from {{ ref('stg_mollie__settlement_captures') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 settlement_refunds as (
     select * from {{ ref('stg_mollie__settlement_refunds') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 settlement_chargebacks as (
     select * from {{ ref('stg_mollie__settlement_chargebacks') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 platform_payments as (
     select * from {{ ref('stg_platform__payments') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 platform_refunds as (
     select * from {{ ref('stg_platform__refunds') }}
-    {% if is_incremental() %}
+    {% if wm %}
     where mollie_refund_id in (select mollie_refund_id from settlement_refunds)
     {% endif %}
 ),

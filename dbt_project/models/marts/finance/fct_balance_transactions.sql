@@ -19,6 +19,7 @@
         {'columns': ['order_number']},
     ],
 ) }}
+{% set wm = incremental_watermark(uses_settings=true) %}
 {% set line_columns = [
     'balance_transaction_id', 'balance_id', 'transaction_type', 'created_at', 'currency', 'initial_amount',
     'deductions', 'result_amount', 'mollie_payment_id', 'mollie_refund_id', 'mollie_chargeback_id',
@@ -42,15 +43,7 @@ with transactions as (
     from {{ ref('stg_mollie__balance_transactions') }}
 ),
 
-platform_payments as (
-    select * from {{ ref('stg_platform__payments') }}
-),
-
-orders as (
-    select * from {{ ref('stg_platform__orders') }}
-),
-
-{% if not is_incremental() %}
+{% if not wm %}
 
 rebuilt as (
     select
@@ -63,14 +56,10 @@ rebuilt as (
 
 {% else %}
 
-watermark as (
-    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
-),
-
 new_lines as (
     select {{ line_columns | join(', ') }}
     from transactions
-    where _loaded_at > (select loaded_at from watermark)
+    where _loaded_at > {{ wm }}
 ),
 
 -- per balance, the earliest new line: the running balance is recomputed from there on
@@ -115,19 +104,20 @@ rebalanced as (
 
 -- platform payments and orders loaded since, and the payments of those orders
 changed_orders as (
-    select order_id, order_number from orders where _loaded_at > (select loaded_at from watermark)
+    select order_id, order_number from {{ ref('stg_platform__orders') }} where _loaded_at > {{ wm }}
     union
     select o.order_id, o.order_number
-    from platform_payments as p
-    inner join orders as o on o.order_id = p.order_id
-    where p._loaded_at > (select loaded_at from watermark)
+    from {{ ref('stg_platform__payments') }} as p
+    inner join {{ ref('stg_platform__orders') }} as o on o.order_id = p.order_id
+    where p._loaded_at > {{ wm }}
 ),
 
 changed_payment_ids as (
+    select mollie_payment_id from {{ ref('stg_platform__payments') }} where _loaded_at > {{ wm }}
+    union
     select p.mollie_payment_id
-    from platform_payments as p
-    where p._loaded_at > (select loaded_at from watermark)
-       or p.order_id in (select order_id from changed_orders)
+    from {{ ref('stg_platform__payments') }} as p
+    where p.order_id in (select order_id from changed_orders)
 ),
 
 -- stored lines now linked to a changed payment or order, or linked to one before: linked again
@@ -169,8 +159,8 @@ final as (
         o.organization_id,
         now() as _loaded_at
     from rebuilt as r
-    left join platform_payments as pp on pp.mollie_payment_id = r.mollie_payment_id
-    left join orders as o on o.order_id = pp.order_id
+    left join {{ ref('stg_platform__payments') }} as pp on pp.mollie_payment_id = r.mollie_payment_id
+    left join {{ ref('stg_platform__orders') }} as o on o.order_id = pp.order_id
 )
 
 select * from final

@@ -13,86 +13,83 @@
     on_schema_change='fail',
     indexes=[{'columns': ['mollie_payment_id'], 'unique': True}, {'columns': ['order_number']}],
 ) }}
+{% set wm = incremental_watermark(uses_settings=false) %}
 with
 
-{% if is_incremental() %}
-watermark as (
-    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
-),
-
+{% if wm %}
 touched as (
     select mollie_payment_id from {{ ref('stg_platform__payments') }}
-    where _loaded_at > (select loaded_at from watermark)
+    where _loaded_at > {{ wm }}
     union
     select p.mollie_payment_id
     from {{ ref('stg_platform__orders') }} as o
     inner join {{ ref('stg_platform__payments') }} as p on p.order_id = o.order_id
-    where o._loaded_at > (select loaded_at from watermark)
+    where o._loaded_at > {{ wm }}
     union
     select p.mollie_payment_id
     from {{ ref('stg_platform__refunds') }} as r
     inner join {{ ref('stg_platform__payments') }} as p on p.payment_id = r.payment_id
-    where r._loaded_at > (select loaded_at from watermark)
+    where r._loaded_at > {{ wm }}
     union
-    select mollie_payment_id from {{ ref('stg_mollie__payments') }} where _loaded_at > (select loaded_at from watermark)
+    select mollie_payment_id from {{ ref('stg_mollie__payments') }} where _loaded_at > {{ wm }}
     union
     select mollie_payment_id from {{ ref('stg_mollie__settlement_payments') }}
-    where _loaded_at > (select loaded_at from watermark)
+    where _loaded_at > {{ wm }}
     union
-    select mollie_payment_id from {{ ref('stg_mollie__refunds') }} where _loaded_at > (select loaded_at from watermark)
+    select mollie_payment_id from {{ ref('stg_mollie__refunds') }} where _loaded_at > {{ wm }}
     union
     select mollie_payment_id from {{ ref('stg_mollie__chargebacks') }}
-    where _loaded_at > (select loaded_at from watermark)
+    where _loaded_at > {{ wm }}
     union
     -- linked before to an order whose payments changed (a payment re-linked to another Mollie id)
     select b.mollie_payment_id
     from {{ this }} as b
     inner join {{ ref('stg_platform__orders') }} as o on o.order_number = b.order_number
     inner join {{ ref('stg_platform__payments') }} as p on p.order_id = o.order_id
-    where p._loaded_at > (select loaded_at from watermark) or o._loaded_at > (select loaded_at from watermark)
+    where p._loaded_at > {{ wm }} or o._loaded_at > {{ wm }}
     union
     select b.mollie_payment_id
     from {{ this }} as b
     where b.settlement_id is null and b.platform_status = 'paid' and b.mollie_status = 'paid'
       and exists (
-          select 1 from {{ ref('stg_mollie__settlements') }} where _loaded_at > (select loaded_at from watermark)
+          select 1 from {{ ref('stg_mollie__settlements') }} where _loaded_at > {{ wm }}
       )
 ),
 {% endif %}
 
 platform_payments as (
     select * from {{ ref('stg_platform__payments') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 platform_orders as (
     select * from {{ ref('stg_platform__orders') }}
-    {% if is_incremental() %} where order_id in (select order_id from platform_payments) {% endif %}
+    {% if wm %} where order_id in (select order_id from platform_payments) {% endif %}
 ),
 
 platform_refunds as (
     select * from {{ ref('stg_platform__refunds') }}
-    {% if is_incremental() %} where payment_id in (select payment_id from platform_payments) {% endif %}
+    {% if wm %} where payment_id in (select payment_id from platform_payments) {% endif %}
 ),
 
 mollie_payments as (
     select * from {{ ref('stg_mollie__payments') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 mollie_refunds as (
     select * from {{ ref('stg_mollie__refunds') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 mollie_chargebacks as (
     select * from {{ ref('stg_mollie__chargebacks') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 settlement_payments as (
     select * from {{ ref('stg_mollie__settlement_payments') }}
-    {% if is_incremental() %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
+    {% if wm %} where mollie_payment_id in (select mollie_payment_id from touched) {% endif %}
 ),
 
 settlements as (

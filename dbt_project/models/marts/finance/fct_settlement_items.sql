@@ -14,36 +14,33 @@
     on_schema_change='fail',
     indexes=[{'columns': ['item_group']}, {'columns': ['settlement_id']}],
 ) }}
+{% set wm = incremental_watermark(uses_settings=false) %}
 with
 
-{% if is_incremental() %}
-watermark as (
-    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
-),
-
+{% if wm %}
 touched as (
-    select item_group from {{ ref('int_settlement_items') }} where _loaded_at > (select loaded_at from watermark)
+    select item_group from {{ ref('int_settlement_items') }} where _loaded_at > {{ wm }}
     union
     select i.item_group
     from {{ ref('int_orders') }} as o
     inner join {{ ref('stg_platform__payments') }} as p on p.order_id = o.order_id
     inner join {{ ref('int_settlement_items') }} as i on i.mollie_payment_id = p.mollie_payment_id
-    where o._loaded_at > (select loaded_at from watermark)
+    where o._loaded_at > {{ wm }}
     union
     select settlement_id || ':costs' from {{ ref('stg_mollie__settlements') }}
-    where _loaded_at > (select loaded_at from watermark)
+    where _loaded_at > {{ wm }}
 ),
 {% endif %}
 
 items as (
     select * from {{ ref('int_settlement_items') }}
-    {% if is_incremental() %} where item_group in (select item_group from touched) {% endif %}
+    {% if wm %} where item_group in (select item_group from touched) {% endif %}
 ),
 
 lines as (
     select * from {{ ref('int_mollie__settlement_lines') }}
     where line_type = 'costs'
-    {% if is_incremental() %} and settlement_id || ':costs' in (select item_group from touched) {% endif %}
+    {% if wm %} and settlement_id || ':costs' in (select item_group from touched) {% endif %}
 ),
 
 platform_payments as (

@@ -11,17 +11,21 @@
     on_schema_change='fail',
     indexes=[{'columns': ['date_day']}],
 ) }}
-with orders as (
-    select * from {{ ref('int_orders') }}
-),
+{% set wm = incremental_watermark(uses_settings=true) %}
+with
 
-{% if is_incremental() %}
+{% if wm %}
 touched_days as (
     select distinct created_date
-    from orders
-    where _loaded_at > (select coalesce(max(_loaded_at), '-infinity') from {{ this }})
+    from {{ ref('int_orders') }}
+    where _loaded_at > {{ wm }}
 ),
 {% endif %}
+
+orders as (
+    select * from {{ ref('int_orders') }}
+    {% if wm %} where created_date in (select created_date from touched_days) {% endif %}
+),
 
 final as (
     select
@@ -35,9 +39,6 @@ final as (
         cast(coalesce(sum(total_amount) filter (where is_paid), 0) as numeric(18, 2)) as paid_gmv,
         max(_loaded_at) as _loaded_at
     from orders
-    {% if is_incremental() %}
-    where created_date in (select created_date from touched_days)
-    {% endif %}
     group by 1, 2, 3, 4
 )
 

@@ -11,33 +11,30 @@
     on_schema_change='fail',
     indexes=[{'columns': ['order_id'], 'unique': True}, {'columns': ['order_number']}],
 ) }}
+{% set wm = incremental_watermark(uses_settings=false) %}
 with
 
-{% if is_incremental() %}
-watermark as (
-    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
-),
-
+{% if wm %}
 touched as (
-    select order_id from {{ ref('int_orders') }} where _loaded_at > (select loaded_at from watermark)
+    select order_id from {{ ref('int_orders') }} where _loaded_at > {{ wm }}
     union
-    select order_id from {{ ref('stg_platform__tickets') }} where _loaded_at > (select loaded_at from watermark)
+    select order_id from {{ ref('stg_platform__tickets') }} where _loaded_at > {{ wm }}
     union
     select o.order_id
     from {{ ref('stg_platform__organizations') }} as g
     inner join {{ ref('stg_platform__orders') }} as o on o.organization_id = g.organization_id
-    where g._loaded_at > (select loaded_at from watermark)
+    where g._loaded_at > {{ wm }}
 ),
 {% endif %}
 
 orders as (
     select * from {{ ref('stg_platform__orders') }}
-    {% if is_incremental() %} where order_id in (select order_id from touched) {% endif %}
+    {% if wm %} where order_id in (select order_id from touched) {% endif %}
 ),
 
 order_facts as (
     select * from {{ ref('int_orders') }}
-    {% if is_incremental() %} where order_id in (select order_id from touched) {% endif %}
+    {% if wm %} where order_id in (select order_id from touched) {% endif %}
 ),
 
 organizations as (
@@ -50,12 +47,12 @@ events as (
 
 payments as (
     select * from {{ ref('stg_platform__payments') }}
-    {% if is_incremental() %} where order_id in (select order_id from orders) {% endif %}
+    {% if wm %} where order_id in (select order_id from orders) {% endif %}
 ),
 
 tickets as (
     select * from {{ ref('stg_platform__tickets') }}
-    {% if is_incremental() %} where order_id in (select order_id from orders) {% endif %}
+    {% if wm %} where order_id in (select order_id from orders) {% endif %}
 ),
 
 order_payments as (

@@ -10,34 +10,31 @@
     on_schema_change='fail',
     indexes=[{'columns': ['ticket_id'], 'unique': True}, {'columns': ['qr_code']}],
 ) }}
+{% set wm = incremental_watermark(uses_settings=false) %}
 with
 
-{% if is_incremental() %}
-watermark as (
-    select coalesce(max(_loaded_at), '-infinity') as loaded_at from {{ this }}
-),
-
+{% if wm %}
 touched as (
-    select ticket_id from {{ ref('stg_platform__tickets') }} where _loaded_at > (select loaded_at from watermark)
+    select ticket_id from {{ ref('stg_platform__tickets') }} where _loaded_at > {{ wm }}
     union
     select ticket_id from {{ ref('stg_platform__scans') }}
-    where _loaded_at > (select loaded_at from watermark) and ticket_id is not null
+    where _loaded_at > {{ wm }} and ticket_id is not null
     union
     select t.ticket_id
     from {{ ref('stg_platform__orders') }} as o
     inner join {{ ref('stg_platform__tickets') }} as t on t.order_id = o.order_id
-    where o._loaded_at > (select loaded_at from watermark)
+    where o._loaded_at > {{ wm }}
     union
     select t.ticket_id
     from {{ ref('stg_platform__events') }} as e
     inner join {{ ref('stg_platform__tickets') }} as t on t.event_id = e.event_id
-    where e._loaded_at > (select loaded_at from watermark)
+    where e._loaded_at > {{ wm }}
 ),
 {% endif %}
 
 tickets as (
     select * from {{ ref('stg_platform__tickets') }}
-    {% if is_incremental() %} where ticket_id in (select ticket_id from touched) {% endif %}
+    {% if wm %} where ticket_id in (select ticket_id from touched) {% endif %}
 ),
 
 orders as (
@@ -50,7 +47,7 @@ events as (
 
 scans as (
     select * from {{ ref('stg_platform__scans') }}
-    {% if is_incremental() %} where ticket_id in (select ticket_id from tickets) {% endif %}
+    {% if wm %} where ticket_id in (select ticket_id from tickets) {% endif %}
 ),
 
 history as (

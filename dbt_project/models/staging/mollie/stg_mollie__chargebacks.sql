@@ -1,21 +1,15 @@
-with source as (
-    select * from {{ source('mollie', 'chargebacks') }}
-),
-
-renamed as (
-    select
-        id as mollie_chargeback_id,
-        payload->>'paymentId' as mollie_payment_id,
-        {{ mollie_amount("payload->'amount'") }} as amount,
-        payload->'amount'->>'currency' as currency,
-        payload->>'settlementId' as settlement_id,
-        payload->'reason'->>'code' as reason_code,
-        payload->'reason'->>'description' as reason_description,
-        cast(payload->>'createdAt' as timestamptz) as created_at,
-        cast(payload->>'reversedAt' as timestamptz) as reversed_at,
-        payload,
-        _loaded_at
-    from source
-)
-
-select * from renamed
+-- One select and no CTE: PostgreSQL never flattens a view that has a WITH into the query reading it, so a
+-- join or filter on a key could not reach raw's indexes (incremental models depend on it).
+select
+    id as mollie_chargeback_id,
+    payload->>'paymentId' as mollie_payment_id,
+    {{ mollie_amount("payload->'amount'") }} as amount,
+    payload->'amount'->>'currency' as currency,
+    payload->>'settlementId' as settlement_id,
+    payload->'reason'->>'code' as reason_code,
+    payload->'reason'->>'description' as reason_description,
+    cast(payload->>'createdAt' as timestamptz) as created_at,
+    cast(payload->>'reversedAt' as timestamptz) as reversed_at,
+    payload,
+    _loaded_at
+from {{ source('mollie', 'chargebacks') }}
