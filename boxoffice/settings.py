@@ -30,6 +30,7 @@ for _var, _value in {
     os.environ.setdefault(_var, _value)
 
 DEFAULT_TIMEZONE = "Europe/Amsterdam"  # the reporting time zone unless REPORTING_TIMEZONE says otherwise
+DEFAULT_MOLLIE_CONCURRENCY = 4  # Mollie lists fetched at once; a 429 backs off (Retry-After) whatever the number
 DEMO_PII_SALT = "boxoffice-demo-salt"  # the demo's; a warehouse of real buyers must set PII_SALT
 TOKEN_PATTERN = re.compile(r"^(access|live|test)_\w{5,}$")
 
@@ -104,6 +105,7 @@ class Settings:
     analytics_role: str = "analytics"
     support_role: str = "support"
     run_lock_wait_seconds: int = 60
+    mollie_concurrency: int = DEFAULT_MOLLIE_CONCURRENCY
 
     @classmethod
     def load(cls) -> Settings:
@@ -139,6 +141,7 @@ class Settings:
             ("EXTRACT_LOOKBACK_MINUTES", 15, 0),
             ("EXTRACT_CHUNK_ROWS", 500_000, 1),
             ("RUN_LOCK_WAIT_SECONDS", 60, 0),
+            ("MOLLIE_CONCURRENCY", DEFAULT_MOLLIE_CONCURRENCY, 1),
         ):
             raw = env.get(var) or str(default)
             if not raw.isdigit() or int(raw) < minimum:
@@ -155,6 +158,7 @@ class Settings:
             analytics_role=roles["ANALYTICS_ROLE"],
             support_role=roles["SUPPORT_ROLE"],
             run_lock_wait_seconds=ints["RUN_LOCK_WAIT_SECONDS"],
+            mollie_concurrency=ints["MOLLIE_CONCURRENCY"],
             extract_lookback_minutes=ints["EXTRACT_LOOKBACK_MINUTES"],
             extract_chunk_rows=ints["EXTRACT_CHUNK_ROWS"],
             warehouse_dsn_override=warehouse,

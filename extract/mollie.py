@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import psycopg
 from mollie.api.client import Client
@@ -18,7 +21,8 @@ from mollie.api.objects.balance import Balance
 from mollie.api.objects.settlement import Settlement
 from psycopg.types.json import Jsonb
 
-from extract.raw import LoadResult, write_rows
+from boxoffice.settings import DEFAULT_MOLLIE_CONCURRENCY
+from extract.raw import LoadResult, ensure_indexes, ensure_table, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,9 @@ def raw_indexes(table: str) -> dict[str, str]:
 
 
 PAGE_SIZE = 250
+# Top-level lists read down to their watermark, by raw table; and the item lists of each settlement.
+LISTS = {"mollie_payments": "payments", "mollie_refunds": "refunds", "mollie_chargebacks": "chargebacks"}
+SETTLEMENT_ITEMS = ("payments", "refunds", "chargebacks", "captures")
 DEFAULT_LOOKBACK = timedelta(days=3)
 # Lists re-swept each run, with the statuses that may still change (Mollie's docs).
 NON_FINAL = {
@@ -112,6 +119,7 @@ def make_client(api_url: str, token: str, **kwargs) -> RetryingClient:
         client.set_access_token(token)
     else:
         client.set_api_key(token)
+    client.clone = partial(make_client, api_url, token, **kwargs)  # a client per thread: sessions are not shared
     return client
 
 
@@ -183,51 +191,100 @@ def load_all(
     *,
     full_refresh: bool = False,
     lookback: timedelta = DEFAULT_LOOKBACK,
+    concurrency: int = DEFAULT_MOLLIE_CONCURRENCY,
 ) -> dict[str, LoadResult]:
     """Sweep every list this warehouse needs; returns one LoadResult per raw table.
 
     Mollie has no "changed since" filter, so newest-first lists are read down to a watermark that
     also reaches every object still open/pending (a re-sweep until final). Settlements already final
-    in raw do not have their items re-read. Items are written before their settlement, so a crash
-    never leaves a final settlement without its items.
+    in raw do not have their items re-read. Lists that do not depend on each other (the top-level lists,
+    then each settlement's items and each balance's transactions) are fetched `concurrency` at a time, each
+    thread with a client of its own (429s back off as before). Items are written before their settlement,
+    so a crash never leaves a final settlement without its items.
     """
-    results: dict[str, LoadResult] = {}
+    sweep = _Sweep(client, warehouse_dsn, batch_id, progress)
+    prepare_tables(warehouse_dsn)  # before the threads: CREATE ... IF NOT EXISTS is not safe when run at once
     bounds = {} if full_refresh else sweep_bounds(warehouse_dsn, lookback)
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="mollie") as pool:
+        top = [pool.submit(sweep.write, table, partial(_listed, table, bounds.get(table))) for table in LISTS]
+        settlements = pool.submit(sweep.listed, "settlements")
+        balances = pool.submit(sweep.listed, "balances")
+        done = {} if full_refresh else final_settlements(warehouse_dsn)
+        to_read = [s for s in settlements.result() if done.get(s["id"]) != s]
+        items = [
+            pool.submit(sweep.write, f"mollie_settlement_{sub}", partial(_settlement_items, s, sub))
+            for s in to_read
+            for sub in SETTLEMENT_ITEMS
+        ]
+        since = bounds.get("mollie_balance_transactions")
+        ledgers = [
+            pool.submit(sweep.write, "mollie_balance_transactions", partial(_transactions, b, since))
+            for b in balances.result()
+        ]
+        for future in [*top, *items, *ledgers]:
+            future.result()
+    for sub in SETTLEMENT_ITEMS:  # a table with no settlement to read still gets its (empty) result
+        sweep.write(f"mollie_settlement_{sub}", lambda c: iter(()))
+    sweep.write("mollie_settlements", lambda c: _rows(settlements.result()))
+    sweep.write("mollie_balances", lambda c: _rows(balances.result()))
+    if not balances.result():
+        sweep.write("mollie_balance_transactions", lambda c: iter(()))
+    client.retried = sweep.retried
+    return sweep.results
 
-    def write(table: str, rows: Iterator[tuple]) -> None:
+
+def prepare_tables(warehouse_dsn: str) -> None:
+    with psycopg.connect(warehouse_dsn) as conn:
+        for table, (columns, key) in TABLES.items():
+            ensure_table(conn, table, columns, key)
+            ensure_indexes(conn, table, ["_loaded_at"], raw_indexes(table))
+
+
+def _listed(table: str, since: datetime | None, client: Client) -> Iterator[tuple]:
+    return _rows(until(iterate(getattr(client, LISTS[table]).list(limit=PAGE_SIZE)), since))
+
+
+def _settlement_items(settlement: dict, sub: str, client: Client) -> Iterator[tuple]:
+    return _rows(iterate(getattr(Settlement(settlement, client), sub).list(limit=PAGE_SIZE)), settlement["id"])
+
+
+def _transactions(balance: dict, since: datetime | None, client: Client) -> Iterator[tuple]:
+    listed = iterate(Balance(balance, client).get_transactions(limit=PAGE_SIZE))
+    return _rows(until(listed, since), balance["id"])
+
+
+class _Sweep:
+    """The writes of one sweep: a client per thread, and one LoadResult per table, summed over its writes."""
+
+    def __init__(self, client: Client, warehouse_dsn: str, batch_id: str, progress: Callable[[str], None]):
+        self.template, self.warehouse_dsn, self.batch_id, self.progress = client, warehouse_dsn, batch_id, progress
+        self.results: dict[str, LoadResult] = {}
+        self.clients: list[Client] = []
+        self.local = threading.local()
+        self.lock = threading.Lock()
+
+    def client(self) -> Client:
+        if getattr(self.local, "client", None) is None:
+            self.local.client = self.template.clone() if hasattr(self.template, "clone") else self.template
+            with self.lock:
+                self.clients.append(self.local.client)
+        return self.local.client
+
+    @property
+    def retried(self) -> int:
+        return sum(getattr(c, "retried", 0) for c in {id(c): c for c in self.clients}.values())
+
+    def listed(self, name: str) -> list[dict]:
+        return list(iterate(getattr(self.client(), name).list(limit=PAGE_SIZE)))
+
+    def write(self, table: str, rows: Callable[[Client], Iterator[tuple]]) -> None:
         columns, key = TABLES[table]
-        results[table] = write_rows(warehouse_dsn, table, columns, key, rows, batch_id, raw_indexes(table))
-        progress(f"{table}: {results[table].rows_read} read, {results[table].rows_written} written")
-
-    write(
-        "mollie_payments", _rows(until(iterate(client.payments.list(limit=PAGE_SIZE)), bounds.get("mollie_payments")))
-    )
-    write("mollie_refunds", _rows(until(iterate(client.refunds.list(limit=PAGE_SIZE)), bounds.get("mollie_refunds"))))
-    write(
-        "mollie_chargebacks",
-        _rows(until(iterate(client.chargebacks.list(limit=PAGE_SIZE)), bounds.get("mollie_chargebacks"))),
-    )
-
-    settlements = list(iterate(client.settlements.list(limit=PAGE_SIZE)))
-    done = {} if full_refresh else final_settlements(warehouse_dsn)
-    to_read = [s for s in settlements if done.get(s["id"]) != s]
-    for sub in ("payments", "refunds", "chargebacks", "captures"):
-
-        def children(sub=sub) -> Iterator[tuple]:
-            for settlement in to_read:
-                resource = getattr(Settlement(settlement, client), sub)
-                yield from _rows(iterate(resource.list(limit=PAGE_SIZE)), settlement["id"])
-
-        write(f"mollie_settlement_{sub}", children())
-    write("mollie_settlements", _rows(settlements))
-
-    balances = list(iterate(client.balances.list(limit=PAGE_SIZE)))
-    write("mollie_balances", _rows(balances))
-
-    def transactions() -> Iterator[tuple]:
-        for balance in balances:
-            listed = iterate(Balance(balance, client).get_transactions(limit=PAGE_SIZE))
-            yield from _rows(until(listed, bounds.get("mollie_balance_transactions")), balance["id"])
-
-    write("mollie_balance_transactions", transactions())
-    return results
+        rows_in = rows(self.client())
+        result = write_rows(self.warehouse_dsn, table, columns, key, rows_in, self.batch_id)
+        with self.lock:
+            total = self.results.get(table)
+            if total is not None:
+                read, written = total.rows_read + result.rows_read, total.rows_written + result.rows_written
+                result = LoadResult(table, read, written, self.batch_id, max(total.seconds, result.seconds))
+            self.results[table] = result
+        self.progress(f"{table}: {result.rows_read} read, {result.rows_written} written")

@@ -274,7 +274,6 @@ def write_rows(
     key: list[str],
     rows: Iterable[tuple],
     batch_id: str,
-    indexes: dict | None = None,
 ) -> LoadResult:
     """Stage Python rows with COPY and merge them into raw.<table> in one transaction."""
     started = time.monotonic()
@@ -285,5 +284,4 @@ def write_rows(
             for row in rows:
                 copy.write_row(row)
         read, written = merge_staged(conn, table, names, key, batch_id)
-        ensure_indexes(conn, table, ["_loaded_at"], indexes)
     return LoadResult(table, read, written, batch_id, time.monotonic() - started)

@@ -104,7 +104,12 @@ def mollie_assets(
     s = settings.load()
     client = mollie.make_client(s.mollie_api_url, s.mollie_api_token)
     results = mollie.load_all(
-        client, s.warehouse_dsn, new_batch_id(), progress=context.log.info, full_refresh=config.full_refresh
+        client,
+        s.warehouse_dsn,
+        new_batch_id(),
+        progress=context.log.info,
+        full_refresh=config.full_refresh,
+        concurrency=s.mollie_concurrency,
     )
     for table, result in results.items():
         yield dg.MaterializeResult(

@@ -125,3 +125,25 @@ def test_resweep_reads_the_recent_window_follows_open_payments_and_skips_final_s
         sandbox_db.execute(update, (Jsonb(body), pid))
         http.stop()
         server.drop_database("resweep_test")
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_independent_lists_are_fetched_at_once_up_to_the_setting(demo, server, sandbox_db, concurrency):
+    """Each settlement's items and each balance's transactions do not wait for one another: with 4, the
+    sandbox answers several requests at once (each takes 20 ms); with 1, never two. The load is complete."""
+    sources, _ = demo
+    slow = sandbox.SandboxServer(sources.sandbox_dsn, sources.token, faults=sandbox.Faults(delay=0.02)).start()
+    dsn = server.ensure_database(f"concurrency_{concurrency}")
+    try:
+        client = mollie.make_client(slow.url, sources.token)
+        results = mollie.load_all(client, dsn, new_batch_id(), concurrency=concurrency)
+    finally:
+        slow.stop()
+        server.drop_database(f"concurrency_{concurrency}")
+    assert (slow.most_in_flight > 2) if concurrency == 4 else (slow.most_in_flight == 1)
+    assert slow.most_in_flight <= concurrency
+    counts = dict(sandbox_db.execute("select kind, count(*) from objects group by kind").fetchall())
+    settled = sandbox_db.execute("select count(*) from objects where kind = 'payment' and settlement_id is not null")
+    assert results["mollie_payments"].rows_written == counts["payment"]
+    assert results["mollie_balance_transactions"].rows_written == counts["balance_transaction"]
+    assert results["mollie_settlement_payments"].rows_written == settled.fetchone()[0]

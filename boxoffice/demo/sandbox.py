@@ -93,6 +93,7 @@ class SandboxServer:
         self.token = token
         self.faults = faults or Faults()
         self.requests = 0
+        self.in_flight = self.most_in_flight = 0  # requests being answered now, and the most at once
         self.lock = threading.Lock()
         self.local = threading.local()
         self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
@@ -137,6 +138,15 @@ class SandboxServer:
                 with server.lock:
                     server.requests += 1
                     n = server.requests
+                    server.in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                try:
+                    self.answer(n)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def answer(self, n: int) -> None:
                 f = server.faults
                 if f.delay:
                     time.sleep(f.delay)
