@@ -76,7 +76,7 @@ def _run_pipeline(settings: Settings, full_refresh: bool = False) -> int:
         build.ensure_sandbox(_server(settings))
     preflight.check(settings)
     print("Running the pipeline: extract -> dbt build -> Great Expectations -> reports ...", flush=True)
-    outcome = pipeline.run_everything(settings, full_refresh=full_refresh)
+    outcome = pipeline.run_everything(settings, full_refresh=full_refresh, progress=True)
     if outcome.not_started:
         print(f"boxoffice: the run did not start: {outcome.not_started}", file=sys.stderr)
         return 1

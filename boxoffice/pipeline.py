@@ -52,7 +52,9 @@ class RunOutcome:
         return self.success and not (self.failed_checks or self.errored_checks or self.tables_not_loaded)
 
 
-def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh: bool = False) -> RunOutcome:
+def run_everything(
+    settings: Settings, log_level: str = "WARNING", full_refresh: bool = False, progress: bool = False
+) -> RunOutcome:
     """Materialize every asset and run every check once, recorded in the Dagster instance."""
     prepare_dagster_home(settings)
     dbt_project.ensure_manifest()
@@ -77,7 +79,7 @@ def run_everything(settings: Settings, log_level: str = "WARNING", full_refresh:
             raise_on_error=False,
             tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
             run_config={
-                "loggers": {"console": {"config": {"log_level": log_level}}},
+                "loggers": {"console": {"config": {"log_level": log_level}}, **({"progress": {}} if progress else {})},
                 "ops": {
                     **{
                         f"raw__{platform_extract.raw_table(t)}": {"config": {"full_refresh": full_refresh}}

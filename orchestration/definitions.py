@@ -11,6 +11,7 @@ from dagster_dbt import DbtCliResource
 from orchestration.checks import suite_checks
 from orchestration.dbt_assets import boxoffice_dbt_assets, dbt_project
 from orchestration.extract_assets import mollie_assets, platform_assets
+from orchestration.progress import progress_logger
 from orchestration.report_assets import reconciliation_reports
 from orchestration.resources import LOCK, BoxofficeSettings, WarehouseLock
 from orchestration.warehouse_assets import build_settings
@@ -40,6 +41,7 @@ defs = dg.Definitions(
     jobs=[everything],
     schedules=[daily],
     executor=dg.in_process_executor,
+    loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     resources={
         "settings": BoxofficeSettings(),
         LOCK: WarehouseLock(),

@@ -34,7 +34,7 @@ def run_of(pid: int) -> dg.DagsterRun:
 
 
 def test_a_second_run_is_told_who_holds_the_warehouse_and_a_killed_run_is_marked_failed(
-    runs, settings, monkeypatch, capsys
+    runs, settings, monkeypatch, capfd
 ):
     child = subprocess.Popen(
         [sys.executable, "-m", "boxoffice.cli", "run"], cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -43,7 +43,7 @@ def test_a_second_run_is_told_who_holds_the_warehouse_and_a_killed_run_is_marked
         holder = wait_until_it_holds_the_warehouse(child, settings.warehouse_dsn)
         monkeypatch.setenv("RUN_LOCK_WAIT_SECONDS", "1")
         assert main(["run"]) == 1
-        err = capsys.readouterr().err
+        err = capfd.readouterr().err
         assert err.count("\n") == 1, err
         assert err.startswith("boxoffice: the run did not start: another run holds the warehouse: boxoffice run ")
         assert (
@@ -58,3 +58,12 @@ def test_a_second_run_is_told_who_holds_the_warehouse_and_a_killed_run_is_marked
     assert main(["run"]) == 0  # the next start finishes the work the killed run left
     killed = run_of(child.pid)
     assert killed.status == dg.DagsterRunStatus.FAILURE
+    # and while it ran, a person could follow it: a line for each step as it ends, with its time
+    out = capfd.readouterr().out.splitlines()
+    steps = [line for line in out if line.endswith("s]") and " done  [" in line]
+    assert any(line.strip().startswith("dbt build") for line in steps)
+    assert any(line.strip().startswith("extract: platform orders") for line in steps)
+    assert any(line.strip().startswith("reports/reconciliation_reports") for line in steps)
+    assert out.index(next(line for line in out if line.strip().startswith("dbt build"))) < out.index(
+        next(line for line in out if line.startswith("Rows per table"))
+    )

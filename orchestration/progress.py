@@ -1,0 +1,75 @@
+"""A line a person can follow while a run goes, instead of silence until the summary: one per step, with
+what it is doing (rows so far, models built) and how long it has taken. On a terminal each step's line is
+rewritten in place; elsewhere (a log, CI) a step prints at most every 10 seconds while it reports progress,
+and when it ends.
+
+It is a Dagster logger (`progress`), so it sees the run's own events: the command line switches it on."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import dagster as dg
+
+DBT_STEP = "boxoffice_dbt_assets"
+QUIET_SECONDS = 10  # off a terminal, a step's progress is printed at most this often
+
+
+def label(step: str) -> str:
+    if step == DBT_STEP:
+        return "dbt build (staging, intermediate, marts)"
+    if step == "mollie_assets":
+        return "extract: Mollie API"
+    if step == "raw___build_settings":
+        return "settings: PII salt, time zone"
+    if step.startswith("raw__"):
+        return "extract: " + step.removeprefix("raw__").replace("platform_", "platform ")
+    if step.endswith("_checks"):
+        return "checks: " + step.removesuffix("_checks").replace("_", " ")
+    return step.replace("__", "/")
+
+
+class ProgressHandler(logging.Handler):
+    def __init__(self, stream):
+        super().__init__()
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.started: dict[str, float] = {}
+        self.printed: dict[str, float] = {}
+        self.built: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        step, event = meta.get("step_key"), meta.get("dagster_event")
+        if not step:
+            return
+        kind = event.event_type_value if event else None
+        if kind == "STEP_START":
+            self.started[step] = time.monotonic()
+            self.show(step, "started")
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+            self.show(step, "done" if kind == "STEP_SUCCESS" else "FAILED", final=True)
+        elif kind == "ASSET_MATERIALIZATION" and step == DBT_STEP:
+            self.built[step] = self.built.get(step, 0) + 1
+            self.show(step, f"{self.built[step]} models built")
+        elif kind is None and "%" in (meta.get("orig_message") or ""):
+            self.show(step, meta["orig_message"])  # the extractors' own progress
+
+    def show(self, step: str, text: str, final: bool = False) -> None:
+        now = time.monotonic()
+        line = f"  {label(step):42} {text}  [{now - self.started.get(step, now):,.0f}s]"
+        if self.tty:
+            self.stream.write("\r\033[K" + line + ("\n" if final else ""))
+        elif final or now - self.printed.get(step, self.started.get(step, now)) >= QUIET_SECONDS:
+            self.printed[step] = now
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+@dg.logger(description="One line per step while a run goes (the command line's live progress).")
+def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.Logger("boxoffice.progress", level=logging.DEBUG)
+    logger.addHandler(ProgressHandler(sys.__stdout__))  # the real terminal: the run's own output goes to its log
+    return logger
