@@ -257,6 +257,11 @@ def main(orders: int, skip_dlt: bool, rounds: int = 3) -> None:
     command = f"make bench BENCH_ARGS='--orders {orders} --rounds {rounds}{' --skip-dlt' if skip_dlt else ''}'"
     text = report(results, orders, command, rounds, machine(EmbeddedServer(home_dir()).url()))
     print("\n" + text)
+    prepend_to_benchmarks(text)
+
+
+def prepend_to_benchmarks(text: str) -> None:
+    """docs/benchmarks.md keeps the newest results first."""
     path = PROJECT_DIR / "docs" / "benchmarks.md"
     existing = path.read_text() if path.exists() else "# Benchmarks\n\nNewest first. Produced by `make bench`.\n\n"
     head, _, rest = existing.partition("\n## ")

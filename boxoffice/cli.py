@@ -142,6 +142,11 @@ def cmd_report(args, settings: Settings) -> int:
 
 
 def cmd_bench(args, settings: Settings) -> int:
+    if args.kind == "pipeline":
+        from boxoffice import bench_pipeline
+
+        bench_pipeline.main(args.orders)
+        return 0
     from boxoffice import bench
 
     bench.main(args.orders, args.skip_dlt, args.rounds)
@@ -211,7 +216,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--month", required=True, help="YYYY-MM")
     report.set_defaults(func=cmd_report)
 
-    bench = sub.add_parser("bench", help="benchmark the extractor against a raw COPY stream and dlt")
+    bench = sub.add_parser("bench", help="benchmark the extractor (against a raw COPY stream and dlt) or the pipeline")
+    bench.add_argument("kind", nargs="?", choices=["extract", "pipeline"], default="extract")
     bench.add_argument("--orders", type=int, default=1_000_000)
     bench.add_argument("--skip-dlt", action="store_true")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of raw COPY and extractor (median)")

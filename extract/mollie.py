@@ -83,11 +83,13 @@ class RetryingClient(Client):
         self.attempts = attempts
         self.backoff = backoff
         self.retried = 0
+        self.requests = 0  # calls made, retries included
 
     def perform_http_call(self, http_method, path, data=None, params=None, idempotency_key=""):
         from mollie.api.error import RequestError
 
         for attempt in range(1, self.attempts + 1):
+            self.requests += 1
             try:
                 response = super().perform_http_call(http_method, path, data, params, idempotency_key)
             except RequestError:  # connection errors and timeouts
@@ -229,7 +231,7 @@ def load_all(
     sweep.write("mollie_balances", lambda c: _rows(balances.result()))
     if not balances.result():
         sweep.write("mollie_balance_transactions", lambda c: iter(()))
-    client.retried = sweep.retried
+    client.retried, client.requests = sweep.total("retried"), sweep.total("requests")
     return sweep.results
 
 
@@ -270,9 +272,9 @@ class _Sweep:
                 self.clients.append(self.local.client)
         return self.local.client
 
-    @property
-    def retried(self) -> int:
-        return sum(getattr(c, "retried", 0) for c in {id(c): c for c in self.clients}.values())
+    def total(self, counter: str) -> int:
+        """A counter (retried, requests) summed over the sweep's clients."""
+        return sum(getattr(c, counter, 0) for c in {id(c): c for c in self.clients}.values())
 
     def listed(self, name: str) -> list[dict]:
         return list(iterate(getattr(self.client(), name).list(limit=PAGE_SIZE)))

@@ -1,0 +1,189 @@
+"""`make bench-pipeline`: the whole pipeline at scale, as a user would run it, in a home of its own.
+
+Measures, each in a fresh process (its peak RSS from wait4): generating the demo sources, the first run
+(by step), a run with no source change, and a run after 1% of the orders and payments changed. Reports dbt's
+ten slowest models and tests, and the Mollie extract's requests per second against a plain page walk of the
+same endpoints, in the same run. Results go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import requests
+
+from boxoffice.settings import DBT_PROJECT_DIR, PROJECT_DIR
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+def _boxoffice(home: Path, *args: str) -> tuple[float, float]:
+    """Run a boxoffice command in a fresh process; (wall seconds, peak RSS in MB)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("WAREHOUSE_DSN", "SOURCE_DSN", "BOXOFFICE_AS_OF")}
+    env.update(BOXOFFICE_HOME=str(home), REPORTS_DIR=str(home / "reports"))
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "boxoffice.cli", *args], cwd=PROJECT_DIR, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"boxoffice {' '.join(args)} failed (see {home}/logs)")
+    return time.monotonic() - started, usage.ru_maxrss / 1024
+
+
+def step_seconds(home: Path) -> dict[str, float]:
+    """The latest Dagster run's steps and how long each took."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    with dg.DagsterInstance.get() as instance:
+        (run,) = instance.get_runs(limit=1)
+        stats = instance.get_run_step_stats(run.run_id)
+    return {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats}
+
+
+def slowest_dbt_nodes(limit: int = 10) -> list[tuple[str, float]]:
+    """dbt's slowest models and tests in its latest run (dagster-dbt writes a folder per run)."""
+    results = max((DBT_PROJECT_DIR / "target").glob("*/run_results.json"), key=lambda p: p.stat().st_mtime)
+    nodes = json.loads(results.read_text())["results"]
+    ranked = sorted(((n["unique_id"].split(".", 1)[1], n["execution_time"]) for n in nodes), key=lambda r: -r[1])
+    return ranked[:limit]
+
+
+def demo_env(home: Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(home / "demo.env").items() if v}
+
+
+def change_one_percent(source_dsn: str) -> int:
+    """1% of the orders and of the payments change the way a day of refunds and retries changes them."""
+    with psycopg.connect(source_dsn) as conn:
+        orders = conn.execute(
+            "update orders set status = 'refunded', updated_at = now() where id % 100 = 7 and status = 'paid'"
+        ).rowcount
+        payments = conn.execute("update payments set updated_at = now() where id % 100 = 7").rowcount
+    return orders + payments
+
+
+def page_walk(api_url: str, token: str) -> tuple[int, float]:
+    """Every page of the endpoints the extract reads, one request after another, nothing written."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    count, started = 0, time.monotonic()
+
+    def walk(url: str) -> list[dict]:
+        nonlocal count
+        items = []
+        while url:
+            body = session.get(url, timeout=60).json()
+            count += 1
+            items += next(iter(body.get("_embedded", {}).values()), [])
+            url = (body.get("_links", {}).get("next") or {}).get("href")
+        return items
+
+    for name in ("payments", "refunds", "chargebacks"):
+        walk(f"{api_url}/v2/{name}?limit=250")
+    for settlement in walk(f"{api_url}/v2/settlements?limit=250"):
+        for sub in ("payments", "refunds", "chargebacks", "captures"):
+            walk(f"{api_url}/v2/settlements/{settlement['id']}/{sub}?limit=250")
+    for balance in walk(f"{api_url}/v2/balances?limit=250"):
+        walk(f"{api_url}/v2/balances/{balance['id']}/transactions?limit=250")
+    return count, time.monotonic() - started
+
+
+def mollie_rates(home: Path) -> dict[str, float]:
+    """Requests per second: the extract (concurrent, writing raw) against the plain walk, same endpoints."""
+    from boxoffice.settings import DEFAULT_MOLLIE_CONCURRENCY
+    from boxoffice.warehouse import EmbeddedServer
+    from extract import mollie
+    from extract.raw import new_batch_id
+
+    env = demo_env(home)
+    server = EmbeddedServer(home)
+    server.drop_database("bench_mollie")
+    dsn = server.ensure_database("bench_mollie")
+    client = mollie.make_client(env["MOLLIE_API_URL"], env["MOLLIE_API_TOKEN"])
+    started = time.monotonic()
+    mollie.load_all(client, dsn, new_batch_id(), full_refresh=True, concurrency=DEFAULT_MOLLIE_CONCURRENCY)
+    extract_seconds = time.monotonic() - started
+    server.drop_database("bench_mollie")
+    walked, walk_seconds = page_walk(env["MOLLIE_API_URL"], env["MOLLIE_API_TOKEN"])
+    return {
+        "extract_requests": client.requests,
+        "extract_rps": client.requests / extract_seconds,
+        "walk_requests": walked,
+        "walk_rps": walked / walk_seconds,
+        "concurrency": DEFAULT_MOLLIE_CONCURRENCY,
+    }
+
+
+def run(orders: int, home: Path) -> tuple[list[Step], int, dict, dict]:
+    from boxoffice.warehouse import EmbeddedServer
+
+    EmbeddedServer(home).down()
+    print(f"Generating {orders:,} orders in {home} ...", flush=True)
+    measured = [Step("generate the demo sources", *_boxoffice(home, "demo", "--orders", str(orders), "--no-run"))]
+    slowest = {}
+    for name, prepare in (("first run", None), ("run with no source change", None), ("run after 1% changed", True)):
+        changed = change_one_percent(demo_env(home)["SOURCE_DSN"]) if prepare else 0
+        print(f"{name} ...", flush=True)
+        step = Step(name, *_boxoffice(home, "run"))
+        step.steps = step_seconds(home)
+        measured.append(step)
+        slowest[name] = slowest_dbt_nodes()
+    return measured, changed, slowest, mollie_rates(home)
+
+
+def report(orders: int, measured: list[Step], changed: int, slowest: dict, rates: dict, where: str) -> str:
+    lines = [
+        f"## {datetime.now(UTC):%Y-%m-%d}: the pipeline at {orders:,} orders",
+        "",
+        f"Command: `make bench-pipeline BENCH_ARGS='--orders {orders}'` on {where}. Each step is a fresh "
+        "process in a home of its own; peak RSS is that process's.",
+        "",
+        "| step | seconds | peak RSS (MB) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {m.name} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} |" for m in measured]
+    lines += ["", f"The 1% change: {changed:,} rows of orders and payments.", "", "Dagster steps (seconds):", ""]
+    runs = [m for m in measured if m.steps]
+    lines += ["| step | " + " | ".join(m.name for m in runs) + " |", "|---|" + "---|" * len(runs)]
+    for key in sorted({k for m in runs for k in m.steps}, key=lambda k: -runs[0].steps.get(k, 0)):
+        lines.append(f"| {key} | " + " | ".join(f"{m.steps.get(key, 0):.1f}" for m in runs) + " |")
+    for name, nodes in slowest.items():
+        lines += ["", f"dbt's ten slowest models and tests, {name}:", ""]
+        lines += [f"- {node}: {seconds:.2f} s" for node, seconds in nodes]
+    lines += [
+        "",
+        f"Mollie: the extract made {rates['extract_requests']:,} requests at **{rates['extract_rps']:.1f}/s** "
+        f"({rates['concurrency']} at a time, writing raw); a plain page walk of the same endpoints "
+        f"({rates['walk_requests']:,} requests, one after another, nothing written) ran at "
+        f"{rates['walk_rps']:.1f}/s: **{rates['extract_rps'] / rates['walk_rps']:.2f}x**.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(orders: int) -> None:
+    from boxoffice.bench import machine, prepend_to_benchmarks
+    from boxoffice.settings import home_dir
+    from boxoffice.warehouse import EmbeddedServer
+
+    home = home_dir() / "bench_pipeline"
+    measured, changed, slowest, rates = run(orders, home)
+    text = report(orders, measured, changed, slowest, rates, machine(EmbeddedServer(home).url()))
+    print("\n" + text)
+    prepend_to_benchmarks(text)
+    EmbeddedServer(home).down()
