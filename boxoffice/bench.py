@@ -96,16 +96,21 @@ class Measurement:
         return self.rows / self.seconds
 
 
-def _run(script: str, *args: str) -> tuple[float, float]:
-    """Run a script in a fresh Python; returns (wall seconds, peak RSS in MB) of that process alone."""
-    env = {**os.environ, "DLT_TELEMETRY_DISABLED": "1", "RUNTIME__DLTHUB_TELEMETRY": "false"}
+def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Run a command in a fresh process; returns (wall seconds, peak RSS in MB) of that process alone."""
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-c", script, *args], cwd=PROJECT_DIR, env=env)
+    proc = subprocess.Popen(argv, cwd=PROJECT_DIR, env=env or os.environ)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"benchmark step failed: {script.splitlines()[1]}")
+        raise RuntimeError(f"benchmark step failed: {' '.join(argv[:4])}")
     return seconds, usage.ru_maxrss / 1024
+
+
+def _run(script: str, *args: str) -> tuple[float, float]:
+    """A script in a fresh Python (dlt's telemetry off)."""
+    env = {**os.environ, "DLT_TELEMETRY_DISABLED": "1", "RUNTIME__DLTHUB_TELEMETRY": "false"}
+    return measure([sys.executable, "-c", script, *args], env)
 
 
 def generate_source(server: EmbeddedServer, orders: int) -> str:

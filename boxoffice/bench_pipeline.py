@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pathlib import Path
 import psycopg
 import requests
 
-from boxoffice.settings import DBT_PROJECT_DIR, PROJECT_DIR
+from boxoffice.settings import DBT_PROJECT_DIR
 
 
 @dataclass
@@ -32,15 +31,12 @@ class Step:
 
 
 def _boxoffice(home: Path, *args: str) -> tuple[float, float]:
-    """Run a boxoffice command in a fresh process; (wall seconds, peak RSS in MB)."""
+    """A boxoffice command in a fresh process, in the bench's home; (wall seconds, peak RSS in MB)."""
+    from boxoffice.bench import measure
+
     env = {k: v for k, v in os.environ.items() if k not in ("WAREHOUSE_DSN", "SOURCE_DSN", "BOXOFFICE_AS_OF")}
     env.update(BOXOFFICE_HOME=str(home), REPORTS_DIR=str(home / "reports"))
-    started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "boxoffice.cli", *args], cwd=PROJECT_DIR, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"boxoffice {' '.join(args)} failed (see {home}/logs)")
-    return time.monotonic() - started, usage.ru_maxrss / 1024
+    return measure([sys.executable, "-m", "boxoffice.cli", *args], env)
 
 
 def step_seconds(home: Path) -> dict[str, float]:
