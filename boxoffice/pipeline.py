@@ -17,7 +17,7 @@ from boxoffice.settings import PROJECT_DIR, Settings
 from extract import mollie as mollie_extract
 from extract import platform as platform_extract
 from extract import quarantine
-from orchestration.extract_assets import CONTRACT_CHECK
+from orchestration.extract_assets import CONTRACT_CHECK, EXTRACT_STEP
 
 
 def prepare_dagster_home(settings: Settings) -> None:
@@ -81,11 +81,7 @@ def run_everything(
             run_config={
                 "loggers": {"console": {"config": {"log_level": log_level}}, **({"progress": {}} if progress else {})},
                 "ops": {
-                    **{
-                        f"raw__{platform_extract.raw_table(t)}": {"config": {"full_refresh": full_refresh}}
-                        for t in platform_extract.TABLES
-                    },
-                    "mollie_assets": {"config": {"full_refresh": full_refresh}},
+                    EXTRACT_STEP: {"config": {"full_refresh": full_refresh}},
                     "boxoffice_dbt_assets": {"config": {"full_refresh": full_refresh}},
                 },
             },

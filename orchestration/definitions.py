@@ -10,7 +10,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.checks import suite_checks
 from orchestration.dbt_assets import boxoffice_dbt_assets, dbt_project
-from orchestration.extract_assets import mollie_assets, platform_assets
+from orchestration.extract_assets import extract_sources
 from orchestration.progress import progress_logger
 from orchestration.report_assets import reconciliation_reports
 from orchestration.resources import LOCK, BoxofficeSettings, WarehouseLock
@@ -36,7 +36,7 @@ daily = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[*platform_assets, mollie_assets, build_settings, boxoffice_dbt_assets, reconciliation_reports],
+    assets=[extract_sources, build_settings, boxoffice_dbt_assets, reconciliation_reports],
     asset_checks=suite_checks,
     jobs=[everything],
     schedules=[daily],

@@ -13,6 +13,8 @@ import time
 
 import dagster as dg
 
+from orchestration.extract_assets import EXTRACT_STEP
+
 DBT_STEP = "boxoffice_dbt_assets"
 QUIET_SECONDS = 10  # off a terminal, a step's progress is printed at most this often
 
@@ -20,12 +22,10 @@ QUIET_SECONDS = 10  # off a terminal, a step's progress is printed at most this 
 def label(step: str) -> str:
     if step == DBT_STEP:
         return "dbt build (staging, intermediate, marts)"
-    if step == "mollie_assets":
-        return "extract: Mollie API"
+    if step == EXTRACT_STEP:
+        return "extract: platform and Mollie"
     if step == "raw___build_settings":
         return "settings: PII salt, time zone"
-    if step.startswith("raw__"):
-        return "extract: " + step.removeprefix("raw__").replace("platform_", "platform ")
     if step.endswith("_checks"):
         return "checks: " + step.removesuffix("_checks").replace("_", " ")
     return step.replace("__", "/")
@@ -51,10 +51,10 @@ class ProgressHandler(logging.Handler):
             self.show(step, "started")
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             self.show(step, "done" if kind == "STEP_SUCCESS" else "FAILED", final=True)
-        elif kind == "ASSET_MATERIALIZATION" and step == DBT_STEP:
+        elif kind == "ASSET_MATERIALIZATION" and step in (DBT_STEP, EXTRACT_STEP):
             self.built[step] = self.built.get(step, 0) + 1
-            self.show(step, f"{self.built[step]} models built")
-        elif kind is None and "%" in (meta.get("orig_message") or ""):
+            self.show(step, f"{self.built[step]} {'models built' if step == DBT_STEP else 'tables loaded'}")
+        elif kind is None and (step == EXTRACT_STEP or "%" in (meta.get("orig_message") or "")):
             self.show(step, meta["orig_message"])  # the extractors' own progress
 
     def show(self, step: str, text: str, final: bool = False) -> None:

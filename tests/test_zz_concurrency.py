@@ -62,7 +62,7 @@ def test_a_second_run_is_told_who_holds_the_warehouse_and_a_killed_run_is_marked
     out = capfd.readouterr().out.splitlines()
     steps = [line for line in out if line.endswith("s]") and " done  [" in line]
     assert any(line.strip().startswith("dbt build") for line in steps)
-    assert any(line.strip().startswith("extract: platform orders") for line in steps)
+    assert any(line.strip().startswith("extract: platform and Mollie") for line in steps)
     assert any(line.strip().startswith("reports/reconciliation_reports") for line in steps)
     assert out.index(next(line for line in out if line.strip().startswith("dbt build"))) < out.index(
         next(line for line in out if line.startswith("Rows per table"))
