@@ -103,6 +103,13 @@ class LoadResult:
         return meta
 
 
+def ensure_schema(warehouse_dsn: str) -> None:
+    """Create the raw schema before loads run side by side: two sessions running CREATE SCHEMA IF NOT EXISTS
+    at once can both find it missing, and one fails on the catalogue's unique index."""
+    with psycopg.connect(warehouse_dsn) as conn:
+        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(RAW_SCHEMA)))
+
+
 def ensure_table(conn: psycopg.Connection, table: str, columns: list[tuple[str, str]], key: list[str]) -> None:
     """Create raw.<table> if needed and add any column it lacks (new source columns are carried along)."""
     conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(RAW_SCHEMA)))

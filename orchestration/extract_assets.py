@@ -11,7 +11,7 @@ from datetime import timedelta
 import dagster as dg
 
 from extract import contract, control_totals, mollie, platform
-from extract.raw import new_batch_id
+from extract.raw import ensure_schema, new_batch_id
 from orchestration.resources import BoxofficeSettings, WarehouseLock
 
 CONTRACT_CHECK = "source_contract"
@@ -135,6 +135,7 @@ def extract_sources(
         if failed:
             raise RuntimeError("; ".join(f"{table}: {err}" for table, err in failed.items()))
 
+    ensure_schema(s.warehouse_dsn)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="extract") as pool:
         futures = [pool.submit(platform_tables)] if tables else []
         if with_mollie:

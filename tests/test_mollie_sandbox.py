@@ -147,3 +147,34 @@ def test_independent_lists_are_fetched_at_once_up_to_the_setting(demo, server, s
     assert results["mollie_payments"].rows_written == counts["payment"]
     assert results["mollie_balance_transactions"].rows_written == counts["balance_transaction"]
     assert results["mollie_settlement_payments"].rows_written == settled.fetchone()[0]
+
+
+def test_the_mollie_sweep_runs_alongside_the_platform_tables(demo, server, monkeypatch):
+    """The extract step loads the platform tables while the Mollie sweep waits on the API (a sandbox that
+    takes 50 ms per answer): a Mollie list is done before the last platform table, and platform tables are
+    recorded before the sweep ends. One after the other, in either order, one of the two cannot hold."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.extract_assets import MOLLIE_SPECS, PLATFORM_SPECS, extract_sources
+
+    sources, _ = demo
+    slow = sandbox.SandboxServer(sources.sandbox_dsn, sources.token, faults=sandbox.Faults(delay=0.05)).start()
+    monkeypatch.setenv("WAREHOUSE_DSN", server.ensure_database("side_by_side"))
+    monkeypatch.setenv("MOLLIE_API_URL", slow.url)
+    instance = dg.DagsterInstance.ephemeral()
+    try:
+        result = dg.materialize([extract_sources], resources=defs.resources, instance=instance, raise_on_error=False)
+    finally:
+        slow.stop()
+        server.drop_database("side_by_side")
+    assert result.success
+    specs = [*PLATFORM_SPECS, *MOLLIE_SPECS]
+    at = {spec.key: instance.get_latest_materialization_event(spec.key).timestamp for spec in specs}
+    platform_at = [at[spec.key] for spec in PLATFORM_SPECS]
+    mollie_at = [at[spec.key] for spec in MOLLIE_SPECS]
+    # Mollie's lists report as each is written: one was done before the platform's last table ...
+    lists_done = [e.timestamp for e in instance.all_logs(result.run_id) if e.user_message.startswith("mollie_")]
+    assert lists_done and min(lists_done) < max(platform_at)
+    # ... and platform tables were recorded before the sweep ended (its tables are recorded when it ends)
+    assert sum(1 for t in platform_at if t < min(mollie_at)) >= 3
