@@ -126,12 +126,17 @@ def mollie_rates(home: Path) -> dict[str, float]:
     }
 
 
-def run(orders: int, home: Path) -> tuple[list[Step], int, dict, dict]:
-    from boxoffice.warehouse import EmbeddedServer
+def run(orders: int, home: Path, reuse_sources: bool = False) -> tuple[list[Step], int, dict, dict]:
+    from boxoffice.warehouse import WAREHOUSE_DB, EmbeddedServer
 
-    EmbeddedServer(home).down()
-    print(f"Generating {orders:,} orders in {home} ...", flush=True)
-    measured = [Step("generate the demo sources", *_boxoffice(home, "demo", "--orders", str(orders), "--no-run"))]
+    server = EmbeddedServer(home)
+    if reuse_sources:  # the sources of the last bench (after its 1% change), a warehouse built from nothing
+        server.drop_database(WAREHOUSE_DB)
+        measured = []
+    else:
+        server.down()
+        print(f"Generating {orders:,} orders in {home} ...", flush=True)
+        measured = [Step("generate the demo sources", *_boxoffice(home, "demo", "--orders", str(orders), "--no-run"))]
     slowest = {}
     for name, prepare in (("first run", None), ("run with no source change", None), ("run after 1% changed", True)):
         changed = change_one_percent(demo_env(home)["SOURCE_DSN"]) if prepare else 0
@@ -172,13 +177,13 @@ def report(orders: int, measured: list[Step], changed: int, slowest: dict, rates
     return "\n".join(lines) + "\n"
 
 
-def main(orders: int) -> None:
+def main(orders: int, reuse_sources: bool = False) -> None:
     from boxoffice.bench import machine, prepend_to_benchmarks
     from boxoffice.settings import home_dir
     from boxoffice.warehouse import EmbeddedServer
 
     home = home_dir() / "bench_pipeline"
-    measured, changed, slowest, rates = run(orders, home)
+    measured, changed, slowest, rates = run(orders, home, reuse_sources)
     text = report(orders, measured, changed, slowest, rates, machine(EmbeddedServer(home).url()))
     print("\n" + text)
     prepend_to_benchmarks(text)

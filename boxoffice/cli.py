@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from boxoffice.settings import PROJECT_DIR, Settings, SettingsError, home_dir, mask_dsn
-from boxoffice.warehouse import EmbeddedServer
+from boxoffice.warehouse import WAREHOUSE_DB, EmbeddedServer
 
 
 def _server(settings: Settings) -> EmbeddedServer:
@@ -29,7 +29,7 @@ def _server(settings: Settings) -> EmbeddedServer:
 def cmd_db(args, settings: Settings) -> int:
     server = _server(settings)
     if args.action == "up":
-        server.ensure_database("warehouse")
+        server.ensure_database(WAREHOUSE_DB)
         print(f"embedded PostgreSQL is up: {mask_dsn(server.url('warehouse'))} (password: boxoffice db url)")
     elif args.action == "down":
         print("stopped" if server.down() else "not running")
@@ -38,7 +38,7 @@ def cmd_db(args, settings: Settings) -> int:
         print(f"{'running' if running else 'stopped'}: data in {server.pgdata}, port {server.port}")
         return 0 if running else 1
     elif args.action == "url":
-        print(server.url("warehouse"))
+        print(server.url(WAREHOUSE_DB))
     return 0
 
 
@@ -145,7 +145,7 @@ def cmd_bench(args, settings: Settings) -> int:
     if args.kind == "pipeline":
         from boxoffice import bench_pipeline
 
-        bench_pipeline.main(args.orders)
+        bench_pipeline.main(args.orders, args.reuse_sources)
         return 0
     from boxoffice import bench
 
@@ -160,7 +160,7 @@ def cmd_ui(args, settings: Settings) -> int:
     if settings.embedded:
         from boxoffice.demo import build
 
-        _server(settings).ensure_database("warehouse")
+        _server(settings).ensure_database(WAREHOUSE_DB)
         build.ensure_sandbox(_server(settings))
     print(f"Dagster UI on http://127.0.0.1:{args.port}", flush=True)
     command = [dagster_command(), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(args.port)]
@@ -221,6 +221,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--orders", type=int, default=1_000_000)
     bench.add_argument("--skip-dlt", action="store_true")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of raw COPY and extractor (median)")
+    bench.add_argument(
+        "--reuse-sources", action="store_true", help="pipeline: keep the last bench's sources, rebuild the warehouse"
+    )
     bench.set_defaults(func=cmd_bench)
 
     ui = sub.add_parser("ui", help="start the Dagster UI")

@@ -193,9 +193,9 @@ class Settings:
         """The warehouse DSN; starts the embedded server when WAREHOUSE_DSN is unset (once per Settings)."""
         if self.warehouse_dsn_override:
             return self.warehouse_dsn_override
-        from boxoffice.warehouse import EmbeddedServer
+        from boxoffice.warehouse import WAREHOUSE_DB, EmbeddedServer
 
-        return EmbeddedServer(self.home).ensure_database("warehouse")
+        return EmbeddedServer(self.home).ensure_database(WAREHOUSE_DB)
 
     @property
     def source_dsn(self) -> str:

@@ -224,6 +224,7 @@ class EmbeddedServer(PostgresServer):
 
 
 BUILD_SETTINGS = "_build_settings"
+WAREHOUSE_DB = "warehouse"  # the embedded server's warehouse database
 
 
 def store_build_settings(dsn: str, settings: dict[str, str]) -> list[str]:
