@@ -165,31 +165,47 @@ def daily_chart(daily: pd.DataFrame, width: int = 720, height: int = 110) -> lis
 
 
 def write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
-    """One sheet per section; amounts are numbers in a currency format, headers frozen, columns filterable."""
+    """One sheet per section; amounts are numbers in a currency format, headers frozen, columns filterable.
+    Written in openpyxl's write-only mode: rows stream to the file (a normal workbook looks its last row up
+    for every row appended, quadratic in the rows)."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    book = Workbook()
-    book.remove(book.active)
+    book = Workbook(write_only=True)
     for title, frame in sheets.items():
         sheet = book.create_sheet(title)
-        sheet.append(list(frame.columns))
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in frame.itertuples(index=False):
-            sheet.append([_cell(v) for v in row])
-            for cell, value in zip(sheet[sheet.max_row], row, strict=True):
-                if isinstance(value, Decimal):
-                    cell.number_format = MONEY_FORMAT
-                elif is_formula_like(value):  # text, never a formula: stored as a string, shown with a quote prefix
-                    cell.value, cell.data_type, cell.quotePrefix = value, "s", True
         for i, column in enumerate(frame.columns, start=1):
             sheet.column_dimensions[get_column_letter(i)].width = max(12, min(40, len(str(column)) + 4))
         sheet.freeze_panes = "A2"
         if len(frame):
-            sheet.auto_filter.ref = sheet.dimensions
+            sheet.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
+        sheet.append([_header_cell(sheet, column) for column in frame.columns])
+        for row in frame.itertuples(index=False):
+            sheet.append([_body_cell(sheet, value) for value in row])
     book.save(path)
+
+
+def _header_cell(sheet, column):
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    cell = WriteOnlyCell(sheet, value=str(column))
+    cell.font = Font(bold=True)
+    return cell
+
+
+def _body_cell(sheet, value):
+    from openpyxl.cell import WriteOnlyCell
+
+    if isinstance(value, Decimal):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = MONEY_FORMAT
+    elif is_formula_like(value):  # text, never a formula: stored as a string, shown with a quote prefix
+        cell = WriteOnlyCell(sheet)
+        cell.value, cell.data_type, cell.quotePrefix = value, "s", True
+    else:
+        return _cell(value)
+    return cell
 
 
 def is_formula_like(value) -> bool:
