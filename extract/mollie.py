@@ -22,7 +22,7 @@ from mollie.api.objects.settlement import Settlement
 from psycopg.types.json import Jsonb
 
 from boxoffice.settings import DEFAULT_MOLLIE_CONCURRENCY
-from extract.raw import LoadResult, ensure_indexes, ensure_table, write_rows
+from extract.raw import LoadResult, analyze, ensure_indexes, ensure_table, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +232,10 @@ def load_all(
     if not balances.result():
         sweep.write("mollie_balance_transactions", lambda c: iter(()))
     client.retried, client.requests = sweep.total("retried"), sweep.total("requests")
+    with psycopg.connect(warehouse_dsn) as conn:
+        for table, result in sweep.results.items():
+            if result.rows_written:
+                analyze(conn, table)
     return sweep.results
 
 

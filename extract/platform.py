@@ -302,6 +302,8 @@ class _TableLoad:
             self.totals["written"] -= raw.end_first_load(dst, self.target, ["id"], [self.order])
         raw.ensure_indexes(dst, self.target, raw_indexes(self.table))
         quarantine.release_gone(dst, self.src, self.schema, self.table)
+        if self.totals["written"]:
+            raw.analyze(dst, self.target)
         dst.commit()
         if self.types[self.order] in (contract.TS, "timestamp without time zone"):
             ahead = sql.SQL("select count(*) from {} where {} > now() + %s").format(

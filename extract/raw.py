@@ -103,6 +103,14 @@ class LoadResult:
         return meta
 
 
+def analyze(conn: psycopg.Connection, table: str) -> None:
+    """Refresh a raw table's statistics after a load wrote to it. dbt's incremental models filter raw by
+    `_loaded_at > <watermark>`: with statistics from before the load the planner thinks no row is that new,
+    plans a handful of rows, and nests loops over thousands (int_orders: 34 s instead of 0.6 s after 1% of a
+    million orders changed). Autovacuum analyzes too, but later."""
+    conn.execute(sql.SQL("analyze {}").format(sql.Identifier(RAW_SCHEMA, table)))
+
+
 def ensure_schema(warehouse_dsn: str) -> None:
     """Create the raw schema before loads run side by side: two sessions running CREATE SCHEMA IF NOT EXISTS
     at once can both find it missing, and one fails on the catalogue's unique index."""

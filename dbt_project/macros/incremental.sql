@@ -22,3 +22,12 @@
     {%- endif -%}
     {{ return("cast('" ~ row[0] ~ "' as timestamptz)") }}
 {% endmacro %}
+
+{#- A post-hook for every model: an incremental model's statistics are refreshed after its delete+insert, so
+    the models that filter it by `_loaded_at > <watermark>` are planned for the rows that are really new
+    (tables built whole are never filtered by a watermark). -#}
+{% macro analyze_if_incremental() %}
+    {%- if model.config.materialized == 'incremental' -%}
+        analyze {{ this }}
+    {%- endif -%}
+{% endmacro %}
