@@ -30,6 +30,9 @@ for _var, _value in {
     os.environ.setdefault(_var, _value)
 
 DEFAULT_TIMEZONE = "Europe/Amsterdam"  # the reporting time zone unless REPORTING_TIMEZONE says otherwise
+# PostgreSQL's work_mem for dbt's sessions: at its default (4 MB) the marts' group-bys and sorts over a million
+# orders spill to disk; dbt runs 4 threads, so a query of a few such nodes stays well under a gigabyte
+DEFAULT_DBT_WORK_MEM_MB = 64
 DEFAULT_MOLLIE_CONCURRENCY = 4  # Mollie lists fetched at once; a 429 backs off (Retry-After) whatever the number
 DEMO_PII_SALT = "boxoffice-demo-salt"  # the demo's; a warehouse of real buyers must set PII_SALT
 TOKEN_PATTERN = re.compile(r"^(access|live|test)_\w{5,}$")
@@ -106,6 +109,7 @@ class Settings:
     support_role: str = "support"
     run_lock_wait_seconds: int = 60
     mollie_concurrency: int = DEFAULT_MOLLIE_CONCURRENCY
+    dbt_work_mem_mb: int = DEFAULT_DBT_WORK_MEM_MB
 
     @classmethod
     def load(cls) -> Settings:
@@ -142,6 +146,7 @@ class Settings:
             ("EXTRACT_CHUNK_ROWS", 500_000, 1),
             ("RUN_LOCK_WAIT_SECONDS", 60, 0),
             ("MOLLIE_CONCURRENCY", DEFAULT_MOLLIE_CONCURRENCY, 1),
+            ("DBT_WORK_MEM_MB", DEFAULT_DBT_WORK_MEM_MB, 1),
         ):
             raw = env.get(var) or str(default)
             if not raw.isdigit() or int(raw) < minimum:
@@ -159,6 +164,7 @@ class Settings:
             support_role=roles["SUPPORT_ROLE"],
             run_lock_wait_seconds=ints["RUN_LOCK_WAIT_SECONDS"],
             mollie_concurrency=ints["MOLLIE_CONCURRENCY"],
+            dbt_work_mem_mb=ints["DBT_WORK_MEM_MB"],
             extract_lookback_minutes=ints["EXTRACT_LOOKBACK_MINUTES"],
             extract_chunk_rows=ints["EXTRACT_CHUNK_ROWS"],
             warehouse_dsn_override=warehouse,

@@ -41,7 +41,8 @@ class WarehouseLock(dg.ConfigurableResource):
 
 def dbt_env(settings: Settings) -> dict[str, str]:
     """What dbt reads from its environment (profiles.yml and dbt_project.yml), from the settings: the
-    connection, the reporting time zone, the as-of instant (normalised to ISO with its offset) and the roles.
+    connection and its work_mem, the reporting time zone, the as-of instant (normalised to ISO with its
+    offset) and the roles.
     The PII salt is not among them: it never enters SQL text (see the build_settings asset)."""
     url = urlparse(settings.warehouse_dsn)
     return {
@@ -54,6 +55,8 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "BOXOFFICE_AS_OF": settings.as_of.isoformat() if settings.as_of else "",
         "ANALYTICS_ROLE": settings.analytics_role,
         "SUPPORT_ROLE": settings.support_role,
+        # libpq's session options (dbt-postgres has no setting for them), after any the user set
+        "PGOPTIONS": f"{os.environ.get('PGOPTIONS', '')} -c work_mem={settings.dbt_work_mem_mb}MB".strip(),
     }
 
 

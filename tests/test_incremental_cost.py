@@ -47,3 +47,28 @@ def test_incremental_models_read_only_through_indexes(settings, runs, tmp_path):
             plan = conn.execute("explain (format json) " + query).fetchone()[0][0]["Plan"]
             scanned[model] = seq_scans(plan) - SMALL
     assert scanned == {model: set() for model in compiled}
+
+
+def test_statistics_are_refreshed_after_each_load(settings, runs, warehouse):
+    """The watermark filters are planned from statistics: after a run, every raw table and every incremental
+    model that holds rows was analyzed after its newest row was written. (Without it the planner saw no row
+    newer than the watermark, planned for one, and nested loops over thousands: int_orders took 34 s instead
+    of 0.6 s after 1% of a million orders changed.)"""
+    from boxoffice import dbt_project
+
+    nodes = dbt_project.manifest()["nodes"].values()
+    incremental = [(n["schema"], n["alias"]) for n in nodes if n.get("config", {}).get("materialized") == "incremental"]
+    raw = warehouse.execute(
+        "select table_schema, table_name from information_schema.columns "
+        "where table_schema = 'raw' and column_name = '_loaded_at'"
+    ).fetchall()
+    assert len(incremental) >= 9 and len(raw) >= 15
+    for schema, table in [*raw, *incremental]:
+        newest = warehouse.execute(f'select max(_loaded_at) from "{schema}"."{table}"').fetchone()[0]
+        analyzed = warehouse.execute(
+            "select last_analyze from pg_stat_user_tables where schemaname = %s and relname = %s", (schema, table)
+        ).fetchone()[0]
+        if newest is not None:
+            assert analyzed is not None and analyzed >= newest, (
+                f"{schema}.{table}: analyzed {analyzed}, newest {newest}"
+            )

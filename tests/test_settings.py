@@ -32,6 +32,7 @@ def clean_env(monkeypatch, tmp_path):
         ("MOLLIE_API_URL", "https://api.mollie.com/v2", "MOLLIE_API_URL"),
         ("REPORTING_TIMEZONE", "Mars/Olympus", "REPORTING_TIMEZONE"),
         ("SOURCE_SCHEMA", "public; drop table x", "SOURCE_SCHEMA"),
+        ("DBT_WORK_MEM_MB", "64MB", "DBT_WORK_MEM_MB"),
     ],
 )
 def test_malformed_setting_is_one_line_naming_it(clean_env, capsys, var, value, named):
@@ -91,3 +92,19 @@ def test_an_unusable_source_or_warehouse_is_one_line_saying_what_to_check(settin
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and says in err and "Traceback" not in err, err
             assert server.password not in err and var in err
+
+
+def test_dbt_sessions_get_the_work_mem_setting(settings, monkeypatch):
+    """dbt-postgres has no session options: libpq's PGOPTIONS carries work_mem to every dbt connection,
+    after the options the user set."""
+    import psycopg
+
+    from orchestration.resources import dbt_env
+
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=600000")
+    monkeypatch.setenv("DBT_WORK_MEM_MB", "48")
+    env = dbt_env(Settings.load())
+    monkeypatch.setenv("PGOPTIONS", env["PGOPTIONS"])
+    with psycopg.connect(settings.warehouse_dsn) as conn:  # libpq, as dbt's psycopg2 is
+        assert conn.execute("show work_mem").fetchone()[0] == "48MB"
+        assert conn.execute("show statement_timeout").fetchone()[0] == "10min"

@@ -1,4 +1,6 @@
 -- Tickets admitted or re-presented on more than one scanning device: the same QR code in two places.
+-- A table, not a view: two marts and its tests read it, and as a view each of them grouped every scan again.
+{{ config(materialized='table') }}
 with scans as (
     select * from {{ ref('stg_platform__scans') }}
 ),
