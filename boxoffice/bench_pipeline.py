@@ -148,11 +148,11 @@ def run(orders: int, home: Path, reuse_sources: bool = False) -> tuple[list[Step
     return measured, changed, slowest, mollie_rates(home)
 
 
-def report(orders: int, measured: list[Step], changed: int, slowest: dict, rates: dict, where: str) -> str:
+def report(orders: int, measured: list[Step], changed: int, slowest: dict, rates: dict, where: str, args: str) -> str:
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d}: the pipeline at {orders:,} orders",
         "",
-        f"Command: `make bench-pipeline BENCH_ARGS='--orders {orders}'` on {where}. Each step is a fresh "
+        f"Command: `make bench-pipeline BENCH_ARGS='{args}'` on {where}. Each step is a fresh "
         "process in a home of its own; peak RSS is that process's.",
         "",
         "| step | seconds | peak RSS (MB) |",
@@ -184,7 +184,8 @@ def main(orders: int, reuse_sources: bool = False) -> None:
 
     home = home_dir() / "bench_pipeline"
     measured, changed, slowest, rates = run(orders, home, reuse_sources)
-    text = report(orders, measured, changed, slowest, rates, machine(EmbeddedServer(home).url()))
+    args = f"--orders {orders}" + (" --reuse-sources" if reuse_sources else "")
+    text = report(orders, measured, changed, slowest, rates, machine(EmbeddedServer(home).url()), args)
     print("\n" + text)
     prepend_to_benchmarks(text)
     EmbeddedServer(home).down()
