@@ -331,6 +331,34 @@ def test_new_buyers_per_month_equal_first_purchases_in_the_source(src, warehouse
     assert warehouse.execute("select count(*) from marts.dim_buyers").fetchone()[0] == len(first)
 
 
+def test_active_and_returning_buyers_per_day_week_and_month_equal_the_source(src, warehouse):
+    periods = {
+        "day": lambda d: d,
+        "week": lambda d: d - timedelta(days=d.weekday()),
+        "month": lambda d: d.replace(day=1),
+    }
+    paid = [(o["buyer_email"].lower(), local(o["paid_at"]).date(), o) for o in src["orders"] if o["paid_at"]]
+    first = {}
+    for buyer, day, _ in sorted(paid, key=lambda p: (p[2]["paid_at"], p[2]["id"])):
+        first.setdefault(buyer, day)
+    expected = {}
+    for grain, period in periods.items():
+        active = defaultdict(set)
+        for buyer, day, _ in paid:
+            active[period(day)].add(buyer)
+        for start, buyers in active.items():
+            new = sum(1 for b in buyers if period(first[b]) == start)
+            expected[(grain, start)] = (len(buyers), len(buyers) - new)
+    got = {
+        (grain, start): (active, returning)
+        for grain, start, active, returning in warehouse.execute(
+            "select grain, period_start, active_buyers, returning_buyers from marts.fct_buyer_activity"
+        ).fetchall()
+    }
+    assert got == expected
+    assert sum(returning for _, returning in got.values()) > 0
+
+
 def test_support_finds_an_order_by_each_identifier(source, warehouse):
     order_number, email, qr, mollie_id = source.execute(
         "select o.order_number, o.buyer_email, t.qr_code, p.mollie_payment_id from orders o "

@@ -1,4 +1,5 @@
--- Paid orders per buyer (salted hash of the email), numbered, with the buyer's first paid order.
+-- Paid orders per buyer (salted hash of the email), numbered, with the buyer's first paid order and the local
+-- date of their previous one.
 with paid_orders as (
     select * from {{ ref('int_orders') }}
     where is_paid
@@ -13,9 +14,11 @@ final as (
         paid_date,
         total_amount,
         currency,
-        row_number() over (partition by buyer_key order by paid_at, order_id) as buyer_order_number,
+        row_number() over buyer_in_time as buyer_order_number,
+        lag(paid_date) over buyer_in_time as previous_paid_date,
         min(paid_at) over (partition by buyer_key) as first_paid_at
     from paid_orders
+    window buyer_in_time as (partition by buyer_key order by paid_at, order_id)
 )
 
 select * from final
