@@ -331,6 +331,23 @@ def test_new_buyers_per_month_equal_first_purchases_in_the_source(src, warehouse
     assert warehouse.execute("select count(*) from marts.dim_buyers").fetchone()[0] == len(first)
 
 
+def test_scans_per_day_event_and_result_equal_the_source(source, warehouse):
+    scans, devices = defaultdict(int), defaultdict(set)
+    for s in rows(source, "select event_id, result, device_id, scanned_at from scans"):
+        key = (local(s["scanned_at"]).date(), s["event_id"], s["result"])
+        scans[key] += 1
+        if s["device_id"] is not None:
+            devices[key].add(s["device_id"])
+    got = {
+        (day, event, result): (n, d, failed)
+        for day, event, result, n, d, failed in warehouse.execute(
+            "select date_day, event_id, scan_result, scans, devices, is_failed from marts.health_scans_daily"
+        ).fetchall()
+    }
+    assert got == {key: (n, len(devices[key]), key[2] != "ok") for key, n in scans.items()}
+    assert any(d > 1 for _, d, _ in got.values()) and any(failed for _, _, failed in got.values())
+
+
 def test_active_and_returning_buyers_per_day_week_and_month_equal_the_source(src, warehouse):
     periods = {
         "day": lambda d: d,
