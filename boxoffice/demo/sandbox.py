@@ -81,7 +81,7 @@ def store(data: MollieData, dsn: str) -> dict[str, int]:
 
 @dataclass
 class Faults:
-    """Every nth request answers 429 / 500; `delay` seconds are added to each answer."""
+    """Every nth request of a connection answers 429 / 500; `delay` seconds are added to each answer."""
 
     every_429: int = 0
     every_500: int = 0
@@ -139,11 +139,13 @@ class SandboxServer:
             def do_GET(self):  # noqa: N802
                 with server.lock:
                     server.requests += 1
-                    n = server.requests
                     server.in_flight += 1
                     server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                # faults count the requests of this connection (a client's session): with a count shared by
+                # clients that run at once, one client's retries could all land on faults, an unbounded streak
+                self.served = getattr(self, "served", 0) + 1
                 try:
-                    self.answer(n)
+                    self.answer(self.served)
                 finally:
                     with server.lock:
                         server.in_flight -= 1
