@@ -331,6 +331,29 @@ def test_new_buyers_per_month_equal_first_purchases_in_the_source(src, warehouse
     assert warehouse.execute("select count(*) from marts.dim_buyers").fetchone()[0] == len(first)
 
 
+def test_repeat_purchase_cohorts_equal_the_source(src, warehouse):
+    orders = {}
+    for o in sorted((o for o in src["orders"] if o["paid_at"]), key=lambda o: (o["paid_at"], o["id"])):
+        orders.setdefault(o["buyer_email"].lower(), []).append(o["paid_at"])
+    expected = defaultdict(lambda: [0] * 7)
+    for paid in orders.values():
+        row = expected[local(paid[0]).date().replace(day=1)]
+        row[0] += 1
+        for i, days in enumerate((1, 7, 30)):
+            eligible = paid[0] + timedelta(days=days) <= AS_OF
+            row[1 + 2 * i] += eligible
+            row[2 + 2 * i] += eligible and len(paid) > 1 and paid[1] <= paid[0] + timedelta(days=days)
+    got = {
+        r[0]: list(r[1:])
+        for r in warehouse.execute(
+            "select cohort_month, cohort_buyers, eligible_d1, repeat_d1, eligible_d7, repeat_d7, eligible_d30, "
+            "repeat_d30 from marts.fct_buyer_cohorts"
+        ).fetchall()
+    }
+    assert got == dict(expected)
+    assert sum(row[6] for row in got.values()) > 0
+
+
 def test_scans_per_day_event_and_result_equal_the_source(source, warehouse):
     scans, devices = defaultdict(int), defaultdict(set)
     for s in rows(source, "select event_id, result, device_id, scanned_at from scans"):

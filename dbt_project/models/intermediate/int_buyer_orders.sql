@@ -1,5 +1,5 @@
--- Paid orders per buyer (salted hash of the email), numbered, with the buyer's first paid order and the local
--- date of their previous one.
+-- Paid orders per buyer (salted hash of the email), numbered, with the buyer's first paid order, the local
+-- date of their previous one and the time of their next one.
 with paid_orders as (
     select * from {{ ref('int_orders') }}
     where is_paid
@@ -16,6 +16,7 @@ final as (
         currency,
         row_number() over buyer_in_time as buyer_order_number,
         lag(paid_date) over buyer_in_time as previous_paid_date,
+        lead(paid_at) over buyer_in_time as next_paid_at,
         min(paid_at) over (partition by buyer_key) as first_paid_at
     from paid_orders
     window buyer_in_time as (partition by buyer_key order by paid_at, order_id)

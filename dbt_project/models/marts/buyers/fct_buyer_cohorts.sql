@@ -5,13 +5,14 @@ with buyer_orders as (
     select * from {{ ref('int_buyer_orders') }}
 ),
 
+-- a buyer's first order carries the time of their second (the window in int_buyer_orders): no group by buyer
 buyers as (
     select
         buyer_key,
-        min(paid_at) as first_paid_at,
-        min(paid_at) filter (where buyer_order_number = 2) as second_paid_at
+        paid_at as first_paid_at,
+        next_paid_at as second_paid_at
     from buyer_orders
-    group by buyer_key
+    where buyer_order_number = 1
 ),
 
 flags as (
