@@ -257,3 +257,29 @@ def test_a_broken_contract_stops_that_table_alone(dbs, monkeypatch):
     with psycopg.connect(warehouse_dsn) as conn:
         assert conn.execute("select to_regclass('raw.platform_orders')").fetchone()[0] is None
         assert conn.execute("select count(*) from raw.platform_tickets").fetchone()[0] > 0
+
+
+def test_a_table_whose_load_fails_stops_its_children_alone(dbs, monkeypatch):
+    """A database error while reading one table (here a division by zero in the source) fails the extract step
+    naming it, and its children (through foreign keys) with it; the tables that do not depend on it load."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.extract_assets import PLATFORM_SPECS, extract_sources
+
+    source_dsn, warehouse_dsn = dbs
+    monkeypatch.setenv("SOURCE_DSN", source_dsn)
+    monkeypatch.setenv("WAREHOUSE_DSN", warehouse_dsn)
+    with psycopg.connect(source_dsn) as src:
+        src.execute("alter table events rename to events_data")
+        src.execute("create view events as select * from events_data where 1 / (id - id) = 0")
+    platform_only = [spec.key for spec in PLATFORM_SPECS]
+    result = dg.materialize([extract_sources], selection=platform_only, resources=defs.resources, raise_on_error=False)
+    assert not result.success
+    loaded = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert loaded == {"platform_organizations", "platform_customers", "platform_webhook_deliveries"}
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = str(failure.event_specific_data.error)
+    assert "events: division by zero" in message
+    for child in ("orders", "tickets", "payments", "refunds", "scans"):
+        assert f"{child}: not loaded: its parent" in message
