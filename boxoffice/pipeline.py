@@ -60,6 +60,7 @@ def run_everything(
     dbt_project.ensure_manifest()
     import dagster as dg
 
+    from orchestration.dbt_assets import DBT_STEP
     from orchestration.definitions import defs
 
     job = defs.resolve_job_def("boxoffice_everything")
@@ -82,7 +83,7 @@ def run_everything(
                 "loggers": {"console": {"config": {"log_level": log_level}}, **({"progress": {}} if progress else {})},
                 "ops": {
                     EXTRACT_STEP: {"config": {"full_refresh": full_refresh}},
-                    "boxoffice_dbt_assets": {"config": {"full_refresh": full_refresh}},
+                    DBT_STEP: {"config": {"full_refresh": full_refresh}},
                 },
             },
         )

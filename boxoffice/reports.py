@@ -169,7 +169,25 @@ def write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
     Written in openpyxl's write-only mode: rows stream to the file (a normal workbook looks its last row up
     for every row appended, quadratic in the rows)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
+
+    def header(sheet, column):
+        cell = WriteOnlyCell(sheet, value=str(column))
+        cell.font = Font(bold=True)
+        return cell
+
+    def body(sheet, value):
+        if isinstance(value, Decimal):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.number_format = MONEY_FORMAT
+        elif is_formula_like(value):  # text, never a formula: stored as a string, shown with a quote prefix
+            cell = WriteOnlyCell(sheet)
+            cell.value, cell.data_type, cell.quotePrefix = value, "s", True
+        else:
+            return _cell(value)
+        return cell
 
     book = Workbook(write_only=True)
     for title, frame in sheets.items():
@@ -179,33 +197,10 @@ def write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
         sheet.freeze_panes = "A2"
         if len(frame):
             sheet.auto_filter.ref = f"A1:{get_column_letter(len(frame.columns))}{len(frame) + 1}"
-        sheet.append([_header_cell(sheet, column) for column in frame.columns])
+        sheet.append([header(sheet, column) for column in frame.columns])
         for row in frame.itertuples(index=False):
-            sheet.append([_body_cell(sheet, value) for value in row])
+            sheet.append([body(sheet, value) for value in row])
     book.save(path)
-
-
-def _header_cell(sheet, column):
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    cell = WriteOnlyCell(sheet, value=str(column))
-    cell.font = Font(bold=True)
-    return cell
-
-
-def _body_cell(sheet, value):
-    from openpyxl.cell import WriteOnlyCell
-
-    if isinstance(value, Decimal):
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.number_format = MONEY_FORMAT
-    elif is_formula_like(value):  # text, never a formula: stored as a string, shown with a quote prefix
-        cell = WriteOnlyCell(sheet)
-        cell.value, cell.data_type, cell.quotePrefix = value, "s", True
-    else:
-        return _cell(value)
-    return cell
 
 
 def is_formula_like(value) -> bool:

@@ -202,6 +202,12 @@ FOREIGN_KEYS = {
     "scans": [("ticket_id", "tickets"), ("event_id", "events")],
 }
 
+
+def parents(table: str) -> list[str]:
+    """The tables `table` refers to through its foreign keys, loaded before it."""
+    return sorted({parent for _, parent in FOREIGN_KEYS.get(table, [])})
+
+
 # Columns other tables are looked up by (besides foreign keys): raw indexes them.
 LOOKUP_COLUMNS = {"payments": ["mollie_payment_id"], "refunds": ["mollie_refund_id"], "orders": ["order_number"]}
 

@@ -10,6 +10,7 @@ from boxoffice.dbt_project import prune_runs
 from boxoffice.settings import DBT_PROJECT_DIR
 from orchestration.resources import BoxofficeSettings, WarehouseLock, export_dbt_env
 
+DBT_STEP = "boxoffice_dbt_assets"  # the step (op) that runs dbt build
 KEEP_RUN_ARTIFACTS = 5  # dbt's target/<run> folders kept for looking into recent runs
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -34,7 +35,7 @@ class DbtBuildConfig(dg.Config):
     """Rebuild incremental models from scratch (`dbt build --full-refresh`)."""
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=BoxofficeTranslator())
+@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=BoxofficeTranslator(), name=DBT_STEP)
 def boxoffice_dbt_assets(
     context: dg.AssetExecutionContext,
     config: DbtBuildConfig,

@@ -77,7 +77,7 @@ PLATFORM_SPECS = [
         group_name="extract_platform",
         kinds={"postgres"},
         # parents first: a child's foreign keys are checked against them (orphans are quarantined)
-        deps=[platform_key(p) for p in sorted({p for _, p in contract.FOREIGN_KEYS.get(table, [])})],
+        deps=[platform_key(p) for p in contract.parents(table)],
         description=f"The platform's `{table}` table, incrementally merged into raw.{platform.raw_table(table)}; "
         "rows that break the source contract go to raw._quarantine.",
     )
@@ -123,9 +123,9 @@ def extract_sources(
     def platform_tables() -> None:
         failed: dict[str, Exception] = {}
         for table in tables:
-            parents = {p for _, p in contract.FOREIGN_KEYS.get(table, [])}
-            if failed.keys() & parents:
-                failed[table] = RuntimeError(f"not loaded: its parent {sorted(failed.keys() & parents)[0]} failed")
+            failed_parents = [p for p in contract.parents(table) if p in failed]
+            if failed_parents:
+                failed[table] = RuntimeError(f"not loaded: its parent {failed_parents[0]} failed")
                 continue
             try:
                 done.put(load_platform_table(context, table, s, config.full_refresh))
@@ -142,15 +142,11 @@ def extract_sources(
             futures.append(pool.submit(_mollie_sweep, context, s, config.full_refresh, done))
         while not all(f.done() for f in futures) or not done.empty():
             with contextlib.suppress(queue.Empty):
-                yield from _selected(done.get(timeout=0.2), selected)
+                result = done.get(timeout=0.2)
+                if result.asset_key in selected:  # the Mollie sweep loads every Mollie table, selected or not
+                    yield result
     for future in futures:
         future.result()  # a failure in either raises here, after the other has finished its work
-
-
-def _selected(result: dg.MaterializeResult, selected) -> Iterator[dg.MaterializeResult]:
-    """The Mollie sweep loads every Mollie table; a subset run reports the ones it asked for."""
-    if result.asset_key in selected:
-        yield result
 
 
 def _mollie_sweep(context: dg.AssetExecutionContext, s, full_refresh: bool, done: queue.Queue) -> None:

@@ -13,9 +13,10 @@ import time
 
 import dagster as dg
 
+from orchestration.dbt_assets import DBT_STEP
 from orchestration.extract_assets import EXTRACT_STEP
+from orchestration.warehouse_assets import build_settings
 
-DBT_STEP = "boxoffice_dbt_assets"
 QUIET_SECONDS = 10  # off a terminal, a step's progress is printed at most this often
 
 
@@ -24,7 +25,7 @@ def label(step: str) -> str:
         return "dbt build (staging, intermediate, marts)"
     if step == EXTRACT_STEP:
         return "extract: platform and Mollie"
-    if step == "raw___build_settings":
+    if step == build_settings.op.name:
         return "settings: PII salt, time zone"
     if step.endswith("_checks"):
         return "checks: " + step.removesuffix("_checks").replace("_", " ")
