@@ -45,6 +45,8 @@ class RunOutcome:
     rows_written: dict[str, int] = field(default_factory=dict)
     log_path: Path | None = None
     rows_quarantined: int = 0
+    materialized: int = 0  # assets materialized (tables loaded, models built, reports written)
+    build: object = None  # the build plan (orchestration.build_plan.BuildPlan): what was built, and why
 
     @property
     def ok(self) -> bool:
@@ -55,39 +57,123 @@ class RunOutcome:
 def run_everything(
     settings: Settings, log_level: str = "WARNING", full_refresh: bool = False, progress: bool = False
 ) -> RunOutcome:
-    """Materialize every asset and run every check once, recorded in the Dagster instance."""
+    """The load, then a build of what it changed (orchestration/build_plan.py): two runs in the Dagster instance.
+    The checks' outcome is each check's latest evaluation: one not rerun (nothing it reads changed) stands."""
     prepare_dagster_home(settings)
     dbt_project.ensure_manifest()
     import dagster as dg
 
-    from orchestration.dbt_assets import DBT_STEP
+    from orchestration import build_plan
     from orchestration.definitions import defs
+    from orchestration.definitions import load as load_job
 
-    job = defs.resolve_job_def("boxoffice_everything")
     log_path = settings.home / "logs" / "last_run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    launch = {
+        "raise_on_error": False,
+        "tags": {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+        "loggers": {"console": {"config": {"log_level": log_level}}, **({"progress": {}} if progress else {})},
+    }
+    holder = f"boxoffice run pid {os.getpid()} on {socket.gethostname()}"
     # dagster-dbt re-emits every dbt log line on stdout and Dagster logs errors with their tracebacks on stderr:
-    # keep them in the run log, the console gets the summary
+    # keep them in the run log, the console gets the summary. The lock is held from the load to the build's end.
     with (
+        _locked(settings, holder) as busy,
         dg.DagsterInstance.get() as instance,
         open(log_path, "w") as log,
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),
     ):
         fail_dead_runs(instance)
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
-            run_config={
-                "loggers": {"console": {"config": {"log_level": log_level}}, **({"progress": {}} if progress else {})},
-                "ops": {
-                    EXTRACT_STEP: {"config": {"full_refresh": full_refresh}},
-                    DBT_STEP: {"config": {"full_refresh": full_refresh}},
-                },
-            },
-        )
-    return read_outcome(result, log_path)
+        if busy:
+            return RunOutcome(success=False, not_started=busy, log_path=log_path)
+        extract = {EXTRACT_STEP: {"full_refresh": full_refresh}}
+        loaded = _execute(defs.resolve_job_def(load_job.name), instance, launch, extract)
+        results, plan = [loaded], None
+        if loaded.success:  # a load that failed leaves the build to the next run (raw is not what it should be)
+            plan = build_plan.plan(settings, full_refresh)
+            build = _build(defs, instance, launch, plan, settings, full_refresh)
+            results += [build] if build is not None else []
+        outcome = read_outcome(results, log_path, latest_check_evaluations(instance, defs))
+    outcome.build = plan
+    return outcome
+
+
+@contextlib.contextmanager
+def _locked(settings: Settings, holder: str):
+    """The warehouse's run lock for the whole command; yields why it could not be had, or None."""
+    from boxoffice.warehouse import WarehouseBusy, run_lock
+
+    try:
+        with run_lock(settings.warehouse_dsn, holder, settings.run_lock_wait_seconds):
+            yield None
+    except WarehouseBusy as err:  # raised only while taking the lock (the process holds it from then on)
+        yield str(err)
+
+
+def _execute(job, instance, launch: dict, ops: dict):
+    run_config = {"loggers": launch["loggers"], "ops": {op: {"config": c} for op, c in ops.items()}}
+    return job.execute_in_process(
+        instance=instance, raise_on_error=launch["raise_on_error"], tags=launch["tags"], run_config=run_config
+    )
+
+
+def _build(defs, instance, launch: dict, plan, settings: Settings, full_refresh: bool):
+    """The build job, whole or cut to the plan; None when the plan has nothing to build and no check to run."""
+    from orchestration import build_plan
+    from orchestration.dbt_assets import DBT_STEP
+    from orchestration.definitions import build
+
+    job = defs.resolve_job_def(build.name)
+    snapshot = build_plan.snapshot_dir(settings) / "sources.json"
+    if not plan.everything:
+        assets, checks = build_selection(defs, plan)
+        if not assets and not checks:
+            build_plan.promote_snapshot(settings, snapshot)
+            return None
+        job = job.get_subset(asset_selection=assets, asset_check_selection=checks)
+    if not job.graph.has_node_named(DBT_STEP):  # only checks: no dbt step records the snapshot
+        result = _execute(job, instance, launch, {})
+        build_plan.promote_snapshot(settings, snapshot)
+        return result
+    config = {"full_refresh": full_refresh, "freshness_snapshot": str(snapshot)}
+    return _execute(job, instance, launch, {DBT_STEP: config})
+
+
+def build_selection(defs, plan) -> tuple[set, set]:
+    """The assets and checks of a planned build: the planned models with their dbt tests, the dbt tests of the
+    sources with new rows, the reports when any model is built, and each GX suite that reads a built model or a
+    source with new rows."""
+    import dagster as dg
+
+    from orchestration.checks import SUITES
+    from orchestration.dbt_assets import BoxofficeTranslator, boxoffice_dbt_assets
+    from orchestration.report_assets import reconciliation_reports
+
+    manifest = dbt_project.manifest()
+    nodes, translator = manifest["nodes"], BoxofficeTranslator()
+    models = {translator.get_asset_key(nodes[uid]) for uid in plan.models}
+    fresher = {translator.get_asset_key(manifest["sources"][f"source.boxoffice.{s}"]) for s in plan.fresher_sources}
+    checks = {key for key in boxoffice_dbt_assets.check_keys if key.asset_key in models | fresher}
+    built = {nodes[uid]["name"] for uid in plan.models}
+    for suite in SUITES:
+        reads_models, reads_sources = suite.reads()
+        if reads_models & built or reads_sources & set(plan.fresher_sources):
+            asset = dg.AssetKey(list(suite.asset))
+            checks |= {dg.AssetCheckKey(asset, e.name) for e in suite.expectations}
+    return models | ({reconciliation_reports.key} if models else set()), checks
+
+
+def latest_check_evaluations(instance, defs) -> list:
+    """Every check's latest evaluation, from this run or the last one that ran it."""
+    keys = list(defs.resolve_asset_graph().asset_check_keys)
+    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    evaluations = []
+    for record in records.values():
+        event = record.event.dagster_event if record.event else None
+        if event is not None and event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluations.append(event.event_specific_data)
+    return evaluations
 
 
 def _alive(pid: int) -> bool:
@@ -118,12 +204,16 @@ def fail_dead_runs(instance) -> list[str]:
     return failed
 
 
-def read_outcome(result, log_path: Path | None = None) -> RunOutcome:
-    """What a person needs from a run: what failed, what could not run, what was loaded."""
+def read_outcome(results, log_path: Path | None = None, evaluations: list | None = None) -> RunOutcome:
+    """What a person needs from a run's Dagster runs: what failed, what could not run, what was loaded; the
+    checks from `evaluations` (default: those of the runs themselves)."""
     import dagster as dg
 
-    outcome = RunOutcome(success=result.success, log_path=log_path)
-    for evaluation in result.get_asset_check_evaluations():
+    results = results if isinstance(results, list) else [results]
+    outcome = RunOutcome(success=all(r.success for r in results), log_path=log_path)
+    if evaluations is None:
+        evaluations = [e for r in results for e in r.get_asset_check_evaluations()]
+    for evaluation in evaluations:
         if evaluation.passed:
             continue
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
@@ -136,6 +226,12 @@ def read_outcome(result, log_path: Path | None = None) -> RunOutcome:
             outcome.failed_checks.append(name)
         else:
             outcome.warned_checks.append(name)
+    for result in results:
+        _read_events(result, outcome)
+    return outcome
+
+
+def _read_events(result, outcome: RunOutcome) -> None:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             outcome.failed_steps.append(f"{event.step_key}: {_first_line(event.event_specific_data.error)}")
@@ -150,7 +246,7 @@ def read_outcome(result, log_path: Path | None = None) -> RunOutcome:
         outcome.rows_quarantined += int(metadata.get("rows_quarantined", 0))
         if metadata.get("rows_in_future"):
             outcome.rows_in_future.append(metadata["rows_in_future_note"])
-    return outcome
+        outcome.materialized += 1
 
 
 def _first_line(error) -> str:
@@ -212,6 +308,17 @@ def print_summary(settings: Settings, outcome: RunOutcome) -> None:
     _print_findings(settings, outcome)
 
 
+def build_line(plan) -> str:
+    """What the build did, and why: the person running it sees when and why the marts were not rebuilt."""
+    if plan is None:
+        return "Build: not run (the load did not finish)"
+    if plan.everything:
+        return f"Build: every model ({plan.reason})"
+    if plan.nothing:
+        return "Build: no model to rebuild (nothing changed since the last build); the marts and reports stand"
+    return f"Build: {len(plan.models)} models ({plan.reason})"
+
+
 def _print_figures(settings: Settings, outcome: RunOutcome) -> None:
     print("\nRows per table (source -> raw, and held in quarantine):")
     for table, source, raw, held in layer_counts(settings):
@@ -220,6 +327,7 @@ def _print_figures(settings: Settings, outcome: RunOutcome) -> None:
     written = sum(outcome.rows_written.values())
     held = f"{outcome.rows_quarantined:,} quarantined, see raw._quarantine"
     print(f"\nThis run wrote {written:,} new or changed rows to raw ({held})")
+    print(build_line(outcome.build))
     s = summary(settings)
     print(f"\nGMV (paid orders):         EUR {s['gmv']:,.2f} over {s['paid_orders']:,} orders")
     print(f"Tickets sold:              {s['tickets_sold']:,}")

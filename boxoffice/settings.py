@@ -33,6 +33,9 @@ DEFAULT_TIMEZONE = "Europe/Amsterdam"  # the reporting time zone unless REPORTIN
 # PostgreSQL's work_mem for dbt's sessions: at its default (4 MB) the marts' group-bys and sorts over a million
 # orders spill to disk; dbt runs 4 threads, so a query of a few such nodes stays well under a gigabyte
 DEFAULT_DBT_WORK_MEM_MB = 64
+# The marts that read the clock (KPI periods, 24 h windows, churn) say "as of" when they were built; with no
+# source change a build redoes them only once they are this old (or the reporting day has turned)
+DEFAULT_AS_OF_MAX_AGE_MINUTES = 60
 DEFAULT_MOLLIE_CONCURRENCY = 4  # Mollie lists fetched at once; a 429 backs off (Retry-After) whatever the number
 DEMO_PII_SALT = "boxoffice-demo-salt"  # the demo's; a warehouse of real buyers must set PII_SALT
 TOKEN_PATTERN = re.compile(r"^(access|live|test)_\w{5,}$")
@@ -110,6 +113,7 @@ class Settings:
     run_lock_wait_seconds: int = 60
     mollie_concurrency: int = DEFAULT_MOLLIE_CONCURRENCY
     dbt_work_mem_mb: int = DEFAULT_DBT_WORK_MEM_MB
+    as_of_max_age_minutes: int = DEFAULT_AS_OF_MAX_AGE_MINUTES  # as-of marts are rebuilt at least this often
 
     @classmethod
     def load(cls) -> Settings:
@@ -147,6 +151,7 @@ class Settings:
             ("RUN_LOCK_WAIT_SECONDS", 60, 0),
             ("MOLLIE_CONCURRENCY", DEFAULT_MOLLIE_CONCURRENCY, 1),
             ("DBT_WORK_MEM_MB", DEFAULT_DBT_WORK_MEM_MB, 1),
+            ("AS_OF_MAX_AGE_MINUTES", DEFAULT_AS_OF_MAX_AGE_MINUTES, 0),
         ):
             raw = env.get(var) or str(default)
             if not raw.isdigit() or int(raw) < minimum:
@@ -165,6 +170,7 @@ class Settings:
             run_lock_wait_seconds=ints["RUN_LOCK_WAIT_SECONDS"],
             mollie_concurrency=ints["MOLLIE_CONCURRENCY"],
             dbt_work_mem_mb=ints["DBT_WORK_MEM_MB"],
+            as_of_max_age_minutes=ints["AS_OF_MAX_AGE_MINUTES"],
             extract_lookback_minutes=ints["EXTRACT_LOOKBACK_MINUTES"],
             extract_chunk_rows=ints["EXTRACT_CHUNK_ROWS"],
             warehouse_dsn_override=warehouse,

@@ -255,6 +255,9 @@ def store_build_settings(dsn: str, settings: dict[str, str]) -> list[str]:
 RUN_LOCK_KEY = 7_262_353_001  # one PostgreSQL advisory lock per warehouse: the run that writes it
 
 
+_held: dict[str, int] = {}  # warehouse DSN -> how deeply this process holds its run lock
+
+
 class WarehouseBusy(Exception):
     """Another run holds the warehouse; the message names it."""
 
@@ -275,7 +278,15 @@ def run_lock_holder(conn: psycopg.Connection) -> str:
 @contextmanager
 def run_lock(dsn: str, holder: str, wait_seconds: float) -> Iterator[None]:
     """Hold the warehouse for one run: a session-level advisory lock, so a killed run releases it with its
-    connection. Waits up to `wait_seconds` for another run to finish, then raises WarehouseBusy naming it."""
+    connection. Waits up to `wait_seconds` for another run to finish, then raises WarehouseBusy naming it.
+    Within a process that holds it already (the command line's load and build, each a Dagster run) it is held."""
+    if _held.get(dsn):
+        _held[dsn] += 1
+        try:
+            yield
+        finally:
+            _held[dsn] -= 1
+        return
     conn = psycopg.connect(dsn, autocommit=True, application_name=holder[:63])
     try:
         deadline = time.monotonic() + wait_seconds
@@ -286,6 +297,8 @@ def run_lock(dsn: str, holder: str, wait_seconds: float) -> Iterator[None]:
                     "(RUN_LOCK_WAIT_SECONDS)"
                 )
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        _held[dsn] = 1
         yield
     finally:
+        _held.pop(dsn, None)
         conn.close()  # closing the session releases the lock

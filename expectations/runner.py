@@ -76,6 +76,22 @@ class Suite:
     asset: tuple[str, ...]  # the Dagster asset the checks sit on
     expectations: tuple[RowExpectation, ...]
 
+    def reads(self) -> tuple[set[str], set[str]]:
+        """The dbt models and sources ("<source>.<table>") the suite reads: its batch and its queries' relations."""
+        models, sources = set(), set()
+        if isinstance(self.batch, str):
+            models.add(self.batch)
+        else:
+            sources.add(".".join(self.batch))
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+        for e in self.expectations:
+            env.from_string(e.query).render(
+                ref=lambda name: models.add(name) or name,
+                source=lambda s, table: sources.add(f"{s}.{table}") or table,
+                var=dbt_project.var,
+            )
+        return models, sources
+
     def relation(self) -> dbt_project.Relation:
         return dbt_project.ref(self.batch) if isinstance(self.batch, str) else dbt_project.source(*self.batch)
 

@@ -32,7 +32,7 @@ def amount_column(table: str) -> str | None:
     return "total_cents" if "total_cents" in amounts else (amounts[0] if amounts else None)
 
 
-def _totals(column: str | None, column_type: str | None) -> sql.Composable:
+def _totals(column: str | None, column_type: str | None, held: list[str]) -> sql.Composable:
     """count(*), the sum of the money column and the same two over the rows not held (`%(held)s` keys)."""
     if column is None:
         amount = sql.SQL("0")
@@ -42,7 +42,8 @@ def _totals(column: str | None, column_type: str | None) -> sql.Composable:
         amount = sql.SQL("case when trim({c}::text) ~ '^[-+]?[0-9]+$' then trim({c}::text)::numeric end").format(
             c=sql.Identifier(column)
         )
-    kept = sql.SQL("id is not null and not (id::text = any(%(held)s))")
+    # with nothing held, no row pays for the key's cast to text (a second per million rows)
+    kept = sql.SQL("id is not null and not (id::text = any(%(held)s))" if held else "id is not null")
     return sql.SQL(
         "count(*), coalesce(sum({a}), 0), count(*) filter (where {k}), coalesce(sum({a}) filter (where {k}), 0)"
     ).format(a=amount, k=kept)
@@ -83,11 +84,12 @@ def record(source_dsn: str, schema: str, warehouse_dsn: str, table: str, raw_tab
         _ensure_table(dst)
         held = {"held": _held_keys(dst, table)}
         with psycopg.connect(source_dsn) as src:
-            totals = _totals(column, _column_type(src, schema, table, column))
+            totals = _totals(column, _column_type(src, schema, table, column), held["held"])
             source = src.execute(sql.SQL("select {} from {}").format(totals, sql.Identifier(schema, table)), held)
             source = source.fetchone()
+        raw_totals = _totals(column, "bigint", held["held"])
         raw = dst.execute(
-            sql.SQL("select {} from {}").format(_totals(column, "bigint"), sql.Identifier(RAW_SCHEMA, raw_table)), held
+            sql.SQL("select {} from {}").format(raw_totals, sql.Identifier(RAW_SCHEMA, raw_table)), held
         ).fetchone()
         values = {
             "source_table": table,

@@ -1,13 +1,15 @@
 """dbt models as Dagster assets (dagster-dbt); dbt tests become asset checks."""
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from boxoffice.dbt_project import prune_runs
 from boxoffice.settings import DBT_PROJECT_DIR
+from orchestration import build_plan
 from orchestration.resources import BoxofficeSettings, WarehouseLock, export_dbt_env
 
 DBT_STEP = "boxoffice_dbt_assets"  # the step (op) that runs dbt build
@@ -18,7 +20,11 @@ dbt_project.prepare_if_dev()
 
 
 class BoxofficeTranslator(DagsterDbtTranslator):
-    """Sources map to the extract assets (raw/<identifier>); models to <schema>/<name>."""
+    """Sources map to the extract assets (raw/<identifier>); models to <schema>/<name>. Tests on sources (raw's
+    primary keys) are checks on the extract's assets."""
+
+    def __init__(self):
+        super().__init__(DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -33,6 +39,9 @@ class BoxofficeTranslator(DagsterDbtTranslator):
 class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
     """Rebuild incremental models from scratch (`dbt build --full-refresh`)."""
+    freshness_snapshot: str = ""
+    """The sources' freshness snapshot the build was planned from (build_plan): once dbt has run, the next plan
+    compares with it. Empty when the build was not planned (e.g. launched from the UI)."""
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=BoxofficeTranslator(), name=DBT_STEP)
@@ -43,8 +52,13 @@ def boxoffice_dbt_assets(
     settings: BoxofficeSettings,
     warehouse_lock: WarehouseLock,
 ):
-    export_dbt_env(settings.load())
+    s = settings.load()
+    export_dbt_env(s)
     args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
     invocation = dbt.cli(args, context=context)
-    yield from invocation.stream()
-    prune_runs(invocation.target_path.parent, prefix=f"{context.op_def.name}-", keep=KEEP_RUN_ARTIFACTS)
+    try:
+        yield from invocation.stream()
+    finally:  # also after failed models or tests: what failed is what the next plan builds again
+        snapshot = Path(config.freshness_snapshot) if config.freshness_snapshot else None
+        build_plan.record_build(s, invocation.target_path, snapshot)
+        prune_runs(invocation.target_path.parent, prefix=f"{context.op_def.name}-", keep=KEEP_RUN_ARTIFACTS)

@@ -119,3 +119,21 @@ def sandbox_db(demo):
     sources, _ = demo
     with psycopg.connect(sources.sandbox_dsn, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def descendants():
+    """dbt's models below some nodes, read from its child map (independently of orchestration/build_plan.py)."""
+
+    def descendants(manifest: dict, roots: set[str]) -> set[str]:
+        """The roots and every model below them, read from dbt's child map."""
+        found, todo = set(), list(roots)
+        while todo:
+            uid = todo.pop()
+            for child in manifest["child_map"].get(uid, []):
+                if child.startswith("model.") and child not in found:
+                    found.add(child)
+                    todo.append(child)
+        return found | {r for r in roots if r.startswith("model.")}
+
+    return descendants

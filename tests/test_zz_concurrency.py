@@ -27,9 +27,14 @@ def wait_until_it_holds_the_warehouse(child: subprocess.Popen, dsn: str, timeout
     return holder
 
 
-def run_of(pid: int) -> dg.DagsterRun:
+def run_of(pid: int, timeout: float = 60) -> dg.DagsterRun:
+    """The Dagster run a `boxoffice run` process started (it takes the lock first, then starts its load run)."""
+    deadline = time.monotonic() + timeout
     with dg.DagsterInstance.get() as instance:
-        (run,) = instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(pid)}))
+        while not (runs := instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(pid)}))):
+            assert time.monotonic() < deadline, f"process {pid} started no Dagster run"
+            time.sleep(0.2)
+    (run,) = runs
     return run
 
 
@@ -49,6 +54,7 @@ def test_a_second_run_is_told_who_holds_the_warehouse_and_a_killed_run_is_marked
         assert (
             f"pid {child.pid} " in err and "waited 1s (RUN_LOCK_WAIT_SECONDS)" in err and holder.split(" (")[0] in err
         )
+        run_of(child.pid)  # its load has started
     finally:
         os.kill(child.pid, signal.SIGKILL)  # mid-run, as a crash or an impatient operator would
         child.wait(timeout=30)

@@ -274,6 +274,17 @@ def fresh_on_15(changed, incremental, pg15, settings, home):
         monkeypatch.undo()
 
 
+def test_the_incremental_run_built_what_the_changed_sources_feed(incremental, descendants):
+    """The build after the load: exactly the models below the raw tables the load wrote rows to."""
+    manifest = dbt_project.manifest()
+    by_table = {s["identifier"]: uid for uid, s in manifest["sources"].items()}
+    changed = {by_table[table] for table, rows in incremental.rows_written.items() if rows}
+    assert {"source.boxoffice.platform.orders", "source.boxoffice.mollie.settlements"} <= changed
+    assert not incremental.build.everything, incremental.build.reason
+    assert set(incremental.build.models) == descendants(manifest, changed)
+    assert set(incremental.build.models) < {u for u, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+
+
 def test_the_whole_pipeline_runs_on_postgresql_15(fresh_on_15, pg15):
     s, outcome = fresh_on_15
     assert pg15.version() == "15"

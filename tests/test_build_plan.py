@@ -1,0 +1,131 @@
+"""A run builds what its load changed since the last build, and nothing when nothing changed
+(orchestration/build_plan.py). The plans here are made from a copy of the session's build state."""
+
+import json
+import re
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from boxoffice import dbt_project
+from orchestration import build_plan
+
+
+@pytest.fixture
+def planned(settings, runs, tmp_path):
+    """Settings whose home holds a copy of the session's build state (after its two runs)."""
+    home = tmp_path / "home"
+    shutil.copytree(build_plan.state_dir(settings), home / "dbt_state")
+    return replace(settings, home=home, warehouse_dsn_override=settings.warehouse_dsn)
+
+
+def test_a_run_with_no_source_change_builds_nothing(runs):
+    first, second = runs
+    assert first.build.everything and "no earlier build" in first.build.reason
+    assert second.build.nothing, second.build
+    nodes = dbt_project.manifest()["nodes"].values()
+    models = sum(1 for n in nodes if n["resource_type"] in ("model", "seed"))
+    assert first.materialized - second.materialized == models + 1  # the models and the reports: not again
+    # the checks not rerun keep their findings: the summary reads each check's latest evaluation
+    assert second.warned_checks == first.warned_checks != []
+    assert second.ok
+
+
+def test_plans_what_changed_and_nothing_else(planned, descendants):
+    assert build_plan.plan(planned).nothing
+    manifest = json.loads((build_plan.state_dir(planned) / "manifest.json").read_text())
+    # a model whose code changed since the last build, and one that errored in it
+    changed = manifest["nodes"]["model.boxoffice.int_scan_conflicts"]
+    changed["raw_code"], changed["checksum"]["checksum"] = changed["raw_code"] + "\n-- before", "before"
+    (build_plan.state_dir(planned) / "manifest.json").write_text(json.dumps(manifest))
+    results_file = build_plan.state_dir(planned) / "run_results.json"
+    results = json.loads(results_file.read_text())
+    (errored,) = [r for r in results["results"] if r["unique_id"] == "model.boxoffice.fct_payouts"]
+    errored["status"] = "error"
+    results_file.write_text(json.dumps(results))
+    plan = build_plan.plan(planned)
+    roots = {"model.boxoffice.int_scan_conflicts", "model.boxoffice.fct_payouts"}
+    assert set(plan.models) == descendants(dbt_project.manifest(), roots)
+    assert not plan.everything and plan.fresher_sources == []
+
+
+def test_a_changed_setting_or_a_full_refresh_builds_everything(planned):
+    plan = build_plan.plan(replace(planned, reporting_timezone="America/New_York"))
+    assert plan.everything and plan.reason == "settings changed since the last build: REPORTING_TIMEZONE"
+    assert build_plan.plan(planned, full_refresh=True).everything
+    shutil.rmtree(build_plan.state_dir(planned))
+    assert build_plan.plan(planned).everything
+
+
+def test_the_clock_reading_models_are_the_ones_calling_the_as_of_macros():
+    manifest = dbt_project.manifest()
+    calls = re.compile(r"\bas_of_(ts|date)\(\)")
+    models = {u: n for u, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    expected = {u for u, n in models.items() if calls.search(n["raw_code"])}
+    assert build_plan.reads_clock(manifest) == expected
+    assert "model.boxoffice.kpi_periods" in expected and "model.boxoffice.int_orders" not in expected
+
+
+def test_clock_models_are_due_after_their_max_age_or_on_a_new_day(settings):
+    manifest = dbt_project.manifest()
+    clock = build_plan.reads_clock(manifest)
+    built = datetime(2026, 6, 10, 10, 0, tzinfo=UTC)  # 12:00 in Amsterdam
+    timing = [{"name": "execute", "started_at": "x", "completed_at": built.isoformat().replace("+00:00", "Z")}]
+    results = [{"unique_id": u, "status": "success", "timing": timing} for u in clock]
+    unpinned = replace(settings, as_of=None, as_of_max_age_minutes=60, reporting_timezone="Europe/Amsterdam")
+    due = lambda at, s=unpinned: set(build_plan._clock_models_due(s, manifest, results, at))  # noqa: E731
+    assert due(built + timedelta(minutes=59)) == set()
+    assert due(built + timedelta(minutes=60)) == clock
+    assert due(built + timedelta(minutes=59), replace(unpinned, as_of_max_age_minutes=0)) == clock
+    assert due(built.replace(hour=21, minute=50), replace(unpinned, as_of_max_age_minutes=1000)) == set()
+    assert due(built.replace(hour=22, minute=10), replace(unpinned, as_of_max_age_minutes=1000)) == clock  # 00:10
+    assert due(built + timedelta(days=9), settings) == set()  # a pinned as-of instant is a build setting instead
+
+
+def test_a_relation_dropped_from_the_warehouse_is_built_again(planned):
+    manifest = json.loads(json.dumps(dbt_project.manifest()))
+    assert build_plan._missing_relations(planned, manifest) == []
+    manifest["nodes"]["model.boxoffice.kpi_daily"]["alias"] = "kpi_daily_dropped"
+    assert build_plan._missing_relations(planned, manifest) == ["model.boxoffice.kpi_daily"]
+
+
+def test_a_partial_build_merges_its_results_and_keeps_the_settings_it_did_not_cover(planned, tmp_path):
+    state = build_plan.state_dir(planned)
+    before = {r["unique_id"]: r for r in json.loads((state / "run_results.json").read_text())["results"]}
+    settings_before = (state / "settings.json").read_text()
+    target = tmp_path / "target"
+    target.mkdir()
+    shutil.copyfile(state / "manifest.json", target / "manifest.json")
+    one = {**before["model.boxoffice.kpi_daily"], "status": "error"}
+    (target / "run_results.json").write_text(json.dumps({"metadata": {}, "results": [one]}))
+    other = replace(planned, reporting_timezone="America/New_York")
+    assert build_plan.record_build(other, target)
+    after = {r["unique_id"]: r for r in json.loads((state / "run_results.json").read_text())["results"]}
+    assert set(after) == set(before) and after["model.boxoffice.kpi_daily"]["status"] == "error"
+    assert (state / "settings.json").read_text() == settings_before  # one model under other settings: not enough
+    assert not build_plan.record_build(other, tmp_path / "crashed")  # no run_results.json: the state stays
+
+
+def test_the_staging_keys_rest_on_raws_primary_keys_which_dbt_tests(settings, runs, warehouse, tmp_path):
+    """Staging's keys are unique and not null because raw's tables have primary keys on them; the sources'
+    primary_key test fails as soon as one is missing."""
+    from dbt.cli.main import dbtRunner
+
+    from boxoffice.settings import DBT_PROJECT_DIR
+    from orchestration.resources import export_dbt_env
+
+    export_dbt_env(settings)
+    project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    test = ["test", "--select", "source:platform.scans", *project, "--target-path", str(tmp_path)]
+    statuses = lambda: [r.status for r in dbtRunner().invoke(test).result if r.node.unique_id.startswith("test.")]  # noqa: E731
+    assert statuses() == ["pass"]
+    (key,) = warehouse.execute(
+        "select conname from pg_constraint where conrelid = 'raw.platform_scans'::regclass and contype = 'p'"
+    ).fetchone()
+    warehouse.execute(f"alter table raw.platform_scans drop constraint {key}")
+    try:
+        assert statuses() == ["fail"]
+    finally:
+        warehouse.execute(f"alter table raw.platform_scans add constraint {key} primary key (id)")
