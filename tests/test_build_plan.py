@@ -129,3 +129,20 @@ def test_the_staging_keys_rest_on_raws_primary_keys_which_dbt_tests(settings, ru
         assert statuses() == ["fail"]
     finally:
         warehouse.execute(f"alter table raw.platform_scans add constraint {key} primary key (id)")
+
+
+def test_a_source_dbt_cannot_read_is_left_out_of_the_snapshot_and_the_rest_goes_on(planned, warehouse):
+    """A raw table not there (a table whose first load failed) does not stop the plan: it is left out of the
+    freshness snapshot, and counts as changed once it is there."""
+    warehouse.execute("alter table raw.platform_scans rename to platform_scans_away")
+    try:
+        plan = build_plan.plan(planned)
+    finally:
+        warehouse.execute("alter table raw.platform_scans_away rename to platform_scans")
+    assert plan.nothing, plan
+    snapshot = json.loads((build_plan.snapshot_dir(planned) / "sources.json").read_text())
+    assert "source.boxoffice.platform.orders" in {r["unique_id"] for r in snapshot["results"]}
+    assert "source.boxoffice.platform.scans" not in {r["unique_id"] for r in snapshot["results"]}
+    build_plan.promote_snapshot(planned, build_plan.snapshot_dir(planned) / "sources.json")
+    back = build_plan.plan(planned)
+    assert back.fresher_sources == ["platform.scans"] and "model.boxoffice.stg_platform__scans" in back.models
