@@ -142,9 +142,10 @@ def _build(defs, instance, launch: dict, plan, settings: Settings, full_refresh:
 
 def build_selection(defs, plan) -> tuple[set, set]:
     """The assets and checks of a planned build: the planned models with their dbt tests, the dbt tests of the
-    sources with new rows, the reports when any model is built, and each GX suite that reads a built model or a
-    source with new rows."""
+    sources with new rows and those planned alone (changed, or failed last time), the reports when any model is
+    built, and each GX suite that reads a built model or a source with new rows."""
     import dagster as dg
+    from dagster_dbt.asset_utils import get_asset_check_key_for_test
 
     from orchestration.checks import SUITES
     from orchestration.dbt_assets import BoxofficeTranslator, boxoffice_dbt_assets
@@ -155,6 +156,7 @@ def build_selection(defs, plan) -> tuple[set, set]:
     models = {translator.get_asset_key(nodes[uid]) for uid in plan.models}
     fresher = {translator.get_asset_key(manifest["sources"][f"source.boxoffice.{s}"]) for s in plan.fresher_sources}
     checks = {key for key in boxoffice_dbt_assets.check_keys if key.asset_key in models | fresher}
+    checks |= {get_asset_check_key_for_test(manifest, translator, uid, None) for uid in plan.tests} - {None}
     built = {nodes[uid]["name"] for uid in plan.models}
     for suite in SUITES:
         reads_models, reads_sources = suite.reads()
@@ -316,7 +318,8 @@ def build_line(plan) -> str:
         return f"Build: every model ({plan.reason})"
     if plan.nothing:
         return "Build: no model to rebuild (nothing changed since the last build); the marts and reports stand"
-    return f"Build: {len(plan.models)} models ({plan.reason})"
+    tests = f"; {len(plan.tests)} tests of models not rebuilt run again" if plan.tests else ""
+    return f"Build: {len(plan.models) or 'no'} models{tests} ({plan.reason})"
 
 
 def _print_figures(settings: Settings, outcome: RunOutcome) -> None:

@@ -54,10 +54,11 @@ class BuildPlan:
     reason: str
     models: list[str] = field(default_factory=list)  # dbt unique ids of the models (and seeds) to build
     fresher_sources: list[str] = field(default_factory=list)  # "<source>.<table>" with rows since the last build
+    tests: list[str] = field(default_factory=list)  # dbt tests to run again (changed, or failed last time)
 
     @property
     def nothing(self) -> bool:
-        return not self.everything and not self.models
+        return not self.everything and not self.models and not self.tests
 
 
 def build_settings_fingerprint(settings: Settings) -> dict[str, str]:
@@ -112,7 +113,8 @@ def plan(settings: Settings, full_refresh: bool = False, now: datetime | None = 
     selectors = ["state:modified+", *AFTER_FAILURE, *(f"source:{s}+" for s in fresher)]
     selectors += [f"{manifest['nodes'][uid]['name']}+" for uid in sorted({*due, *gone})]
     listing = ["ls", "--state", str(state), "--select", *selectors, "--output", "json", "--output-keys", "unique_id"]
-    models = _dbt(settings, [*listing, "--resource-type", "model", "--resource-type", "seed"], snapshot.parent)
+    types = ["--resource-type", "model", "--resource-type", "seed", "--resource-type", "test"]
+    listed = [json.loads(line)["unique_id"] for line in _dbt(settings, [*listing, *types], snapshot.parent) or []]
     feeding = [s for s in fresher if _feeds_models(manifest, s)]  # not the control totals: they feed checks only
     names = lambda ids: ", ".join(manifest["nodes"][u]["name"] for u in ids)  # noqa: E731
     reasons = [
@@ -120,9 +122,14 @@ def plan(settings: Settings, full_refresh: bool = False, now: datetime | None = 
         f"as-of marts due: {names(due)}" if due else "",
         f"missing from the warehouse: {names(gone)}" if gone else "",
     ]
-    ids = sorted(json.loads(line)["unique_id"] for line in models or [])
-    reason = "; ".join(r for r in reasons if r) or ("code changed or failed last time" if ids else "nothing changed")
-    return BuildPlan(False, reason, ids, fresher)
+    ids = sorted(uid for uid in listed if not uid.startswith("test."))
+    # tests of a model built run with it; these are the ones to run alone (changed, or failed last time)
+    nodes = manifest["nodes"]
+    tests = sorted(
+        uid for uid in listed if uid.startswith("test.") and not set(nodes[uid]["depends_on"]["nodes"]) & set(ids)
+    )
+    changed = "code changed or failed last time" if ids or tests else "nothing changed"
+    return BuildPlan(False, "; ".join(r for r in reasons if r) or changed, ids, fresher, tests)
 
 
 def _fresher_sources(before: Path, now: Path) -> list[str]:

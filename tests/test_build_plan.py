@@ -7,10 +7,12 @@ import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import pytest
 
-from boxoffice import dbt_project
+from boxoffice import dbt_project, pipeline
 from orchestration import build_plan
+from orchestration.definitions import defs
 
 
 @pytest.fixture
@@ -44,11 +46,18 @@ def test_plans_what_changed_and_nothing_else(planned, descendants):
     results = json.loads(results_file.read_text())
     (errored,) = [r for r in results["results"] if r["unique_id"] == "model.boxoffice.fct_payouts"]
     errored["status"] = "error"
+    # and a test that failed last time on a model that did not change
+    (failed,) = [r for r in results["results"] if r["unique_id"].startswith("test.boxoffice.unique_dim_buyers_")]
+    failed["status"] = "fail"
     results_file.write_text(json.dumps(results))
     plan = build_plan.plan(planned)
     roots = {"model.boxoffice.int_scan_conflicts", "model.boxoffice.fct_payouts"}
     assert set(plan.models) == descendants(dbt_project.manifest(), roots)
     assert not plan.everything and plan.fresher_sources == []
+    assert failed["unique_id"] in plan.tests and "model.boxoffice.dim_buyers" not in plan.models
+    assets, checks = pipeline.build_selection(defs, plan)
+    assert dg.AssetCheckKey(dg.AssetKey(["marts", "dim_buyers"]), "unique_dim_buyers_buyer_key") in checks
+    assert dg.AssetKey(["marts", "dim_buyers"]) not in assets and dg.AssetKey(["marts", "fct_payouts"]) in assets
 
 
 def test_a_changed_setting_or_a_full_refresh_builds_everything(planned):
