@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import socket
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -91,7 +92,13 @@ def run_everything(
         loaded = _execute(defs.resolve_job_def(load_job.name), instance, launch, extract)
         results, plan = [loaded], None
         if loaded.success:  # a load that failed leaves the build to the next run (raw is not what it should be)
+            started = time.monotonic()
             plan = build_plan.plan(settings, full_refresh)
+            if progress:
+                from orchestration.progress import show_outside_a_run
+
+                what = "everything" if plan.everything else f"{len(plan.models)} models, {len(plan.tests)} tests"
+                show_outside_a_run("plan: what the load changed", what, time.monotonic() - started)
             build = _build(defs, instance, launch, plan, settings, full_refresh)
             results += [build] if build is not None else []
         outcome = read_outcome(results, log_path, latest_check_evaluations(instance, defs))
@@ -119,51 +126,23 @@ def _execute(job, instance, launch: dict, ops: dict):
 
 
 def _build(defs, instance, launch: dict, plan, settings: Settings, full_refresh: bool):
-    """The build job, whole or cut to the plan; None when the plan has nothing to build and no check to run."""
-    from orchestration import build_plan
-    from orchestration.dbt_assets import DBT_STEP
+    """The build job, whole or cut to the plan (the run the sensor would request); None when there is nothing to
+    build and no check to run."""
+    import dagster as dg
+
+    from orchestration.builds import build_request
     from orchestration.definitions import build
 
+    request = build_request(plan, settings, run_key="command line", full_refresh=full_refresh)
+    if isinstance(request, dg.SkipReason):
+        return None
     job = defs.resolve_job_def(build.name)
-    snapshot = build_plan.snapshot_dir(settings) / "sources.json"
     if not plan.everything:
-        assets, checks = build_selection(defs, plan)
-        if not assets and not checks:
-            build_plan.promote_snapshot(settings, snapshot)
-            return None
-        job = job.get_subset(asset_selection=assets, asset_check_selection=checks)
-    if not job.graph.has_node_named(DBT_STEP):  # only checks: no dbt step records the snapshot
-        result = _execute(job, instance, launch, {})
-        build_plan.promote_snapshot(settings, snapshot)
-        return result
-    config = {"full_refresh": full_refresh, "freshness_snapshot": str(snapshot)}
-    return _execute(job, instance, launch, {DBT_STEP: config})
-
-
-def build_selection(defs, plan) -> tuple[set, set]:
-    """The assets and checks of a planned build: the planned models with their dbt tests, the dbt tests of the
-    sources with new rows and those planned alone (changed, or failed last time), the reports when any model is
-    built, and each GX suite that reads a built model or a source with new rows."""
-    import dagster as dg
-    from dagster_dbt.asset_utils import get_asset_check_key_for_test
-
-    from orchestration.checks import SUITES
-    from orchestration.dbt_assets import BoxofficeTranslator, boxoffice_dbt_assets
-    from orchestration.report_assets import reconciliation_reports
-
-    manifest = dbt_project.manifest()
-    nodes, translator = manifest["nodes"], BoxofficeTranslator()
-    models = {translator.get_asset_key(nodes[uid]) for uid in plan.models}
-    fresher = {translator.get_asset_key(manifest["sources"][f"source.boxoffice.{s}"]) for s in plan.fresher_sources}
-    checks = {key for key in boxoffice_dbt_assets.check_keys if key.asset_key in models | fresher}
-    checks |= {get_asset_check_key_for_test(manifest, translator, uid, None) for uid in plan.tests} - {None}
-    built = {nodes[uid]["name"] for uid in plan.models}
-    for suite in SUITES:
-        reads_models, reads_sources = suite.reads()
-        if reads_models & built or reads_sources & set(plan.fresher_sources):
-            asset = dg.AssetKey(list(suite.asset))
-            checks |= {dg.AssetCheckKey(asset, e.name) for e in suite.expectations}
-    return models | ({reconciliation_reports.key} if models else set()), checks
+        job = job.get_subset(
+            asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys)
+        )
+    ops = request.run_config.get("ops", {})
+    return _execute(job, instance, launch, {op: c["config"] for op, c in ops.items()})
 
 
 def latest_check_evaluations(instance, defs) -> list:
@@ -318,7 +297,7 @@ def build_line(plan) -> str:
         return f"Build: every model ({plan.reason})"
     if plan.nothing:
         return "Build: no model to rebuild (nothing changed since the last build); the marts and reports stand"
-    tests = f"; {len(plan.tests)} tests of models not rebuilt run again" if plan.tests else ""
+    tests = f" and {len(plan.tests)} tests of sources or models not rebuilt" if plan.tests else ""
     return f"Build: {len(plan.models) or 'no'} models{tests} ({plan.reason})"
 
 

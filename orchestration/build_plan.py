@@ -233,7 +233,8 @@ def record_build(settings: Settings, target: Path, snapshot: Path | None = None)
 
 def promote_snapshot(settings: Settings, snapshot: Path) -> None:
     """The snapshot becomes what the next build compares with (its build ran, or there was nothing to build)."""
-    snapshot.replace(state_dir(settings) / "sources.json")
+    if snapshot.exists():
+        snapshot.replace(state_dir(settings) / "sources.json")
 
 
 def _write(path: Path, text: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.builds import build_after_each_load
 from orchestration.checks import suite_checks
 from orchestration.dbt_assets import boxoffice_dbt_assets, dbt_project
 from orchestration.extract_assets import extract_sources
@@ -48,6 +49,8 @@ build = dg.define_asset_job(
     tags=WAREHOUSE_TAGS,
 )
 
+build_after_load = build_after_each_load(load, build)
+
 daily = dg.ScheduleDefinition(
     job=everything,
     cron_schedule="0 6 * * *",
@@ -60,6 +63,7 @@ defs = dg.Definitions(
     asset_checks=suite_checks,
     jobs=[everything, load, build],
     schedules=[daily],
+    sensors=[build_after_load],
     executor=dg.in_process_executor,
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     resources={

@@ -69,6 +69,12 @@ class ProgressHandler(logging.Handler):
         self.stream.flush()
 
 
+def show_outside_a_run(what: str, text: str, seconds: float) -> None:
+    """A line like a step's, for work between the command line's two runs (the build plan)."""
+    sys.__stdout__.write(f"  {what:42} {text}  [{seconds:,.0f}s]\n")
+    sys.__stdout__.flush()
+
+
 @dg.logger(description="One line per step while a run goes (the command line's live progress).")
 def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     logger = logging.Logger("boxoffice.progress", level=logging.DEBUG)

@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from boxoffice import dbt_project, pipeline
+from boxoffice import dbt_project
 from orchestration import build_plan
+from orchestration.builds import build_selection
 from orchestration.definitions import defs
+from orchestration.resources import BoxofficeSettings
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def test_plans_what_changed_and_nothing_else(planned, descendants):
     assert set(plan.models) == descendants(dbt_project.manifest(), roots)
     assert not plan.everything and plan.fresher_sources == []
     assert failed["unique_id"] in plan.tests and "model.boxoffice.dim_buyers" not in plan.models
-    assets, checks = pipeline.build_selection(defs, plan)
+    assets, checks = build_selection(plan)
     assert dg.AssetCheckKey(dg.AssetKey(["marts", "dim_buyers"]), "unique_dim_buyers_buyer_key") in checks
     assert dg.AssetKey(["marts", "dim_buyers"]) not in assets and dg.AssetKey(["marts", "fct_payouts"]) in assets
 
@@ -155,3 +157,43 @@ def test_a_source_dbt_cannot_read_is_left_out_of_the_snapshot_and_the_rest_goes_
     build_plan.promote_snapshot(planned, build_plan.snapshot_dir(planned) / "sources.json")
     back = build_plan.plan(planned)
     assert back.fresher_sources == ["platform.scans"] and "model.boxoffice.stg_platform__scans" in back.models
+
+
+def test_the_sensor_after_each_load_requests_the_planned_build(planned, settings, runs):
+    from dagster._core.events import DagsterEventType
+
+    from orchestration.builds import build_request
+    from orchestration.dbt_assets import DBT_STEP
+
+    changed = ["model.boxoffice.stg_platform__webhook_deliveries", "model.boxoffice.health_webhook_retries"]
+    request = build_request(build_plan.BuildPlan(False, "rows", changed, ["platform.webhook_deliveries"]), planned, "k")
+    assert set(request.asset_selection) == {
+        dg.AssetKey(["staging", "stg_platform__webhook_deliveries"]),
+        dg.AssetKey(["marts", "health_webhook_retries"]),
+        dg.AssetKey(["reports", "reconciliation_reports"]),
+    }
+    assert {c.name for c in request.asset_check_keys if c.asset_key.path[0] == "raw"} == {
+        "source_primary_key_platform_webhook_deliveries_id"
+    }
+    assert request.run_config["ops"][DBT_STEP]["config"]["freshness_snapshot"].endswith("next/sources.json")
+    job = defs.resolve_job_def("boxoffice_build")
+    subset = job.get_subset(
+        asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys)
+    )
+    assert subset.graph.has_node_named(DBT_STEP) and not subset.graph.has_node_named("extract_sources")
+
+    # the sensor itself, after the session's last load: nothing changed since, so it skips
+    sensor = defs.resolve_sensor_def("build_what_the_load_changed")
+    assert sensor.job_name == "boxoffice_build"
+    with dg.DagsterInstance.get() as instance:
+        (load,) = instance.get_runs(dg.RunsFilter(job_name="boxoffice_load"), limit=1)
+        (success,) = instance.get_records_for_run(load.run_id, of_type=DagsterEventType.RUN_SUCCESS).records
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=success.event_log_entry.dagster_event,
+            dagster_instance=instance,
+            dagster_run=load,
+            resources={"settings": BoxofficeSettings()},
+        )
+        result = sensor(context)
+    assert isinstance(result, dg.SkipReason) and "nothing changed" in result.skip_message

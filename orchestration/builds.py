@@ -1,0 +1,76 @@
+"""A build of what a load changed, the Dagster way: the assets and checks a build plan (build_plan.py) calls
+for, and a sensor that launches that build after each load the daemon runs (the command line does the same
+in process, boxoffice/pipeline.py)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from boxoffice import dbt_project
+from orchestration import build_plan
+from orchestration.checks import SUITES
+from orchestration.dbt_assets import DBT_STEP, BoxofficeTranslator, boxoffice_dbt_assets
+from orchestration.report_assets import reconciliation_reports
+from orchestration.resources import BoxofficeSettings
+
+
+def build_selection(plan: build_plan.BuildPlan) -> tuple[set[dg.AssetKey], set[dg.AssetCheckKey]]:
+    """The assets and checks of a planned build: the planned models with their dbt tests, the dbt tests of the
+    sources with new rows and those planned alone (changed, or failed last time), the reports when any model is
+    built, and each GX suite that reads a built model or a source with new rows."""
+    from dagster_dbt.asset_utils import get_asset_check_key_for_test
+
+    manifest = dbt_project.manifest()
+    nodes, translator = manifest["nodes"], BoxofficeTranslator()
+    models = {translator.get_asset_key(nodes[uid]) for uid in plan.models}
+    fresher = {translator.get_asset_key(manifest["sources"][f"source.boxoffice.{s}"]) for s in plan.fresher_sources}
+    checks = {key for key in boxoffice_dbt_assets.check_keys if key.asset_key in models | fresher}
+    checks |= {get_asset_check_key_for_test(manifest, translator, uid, None) for uid in plan.tests} - {None}
+    built = {nodes[uid]["name"] for uid in plan.models}
+    for suite in SUITES:
+        reads_models, reads_sources = suite.reads()
+        if reads_models & built or reads_sources & set(plan.fresher_sources):
+            asset = dg.AssetKey(list(suite.asset))
+            checks |= {dg.AssetCheckKey(asset, e.name) for e in suite.expectations}
+    return models | ({reconciliation_reports.key} if models else set()), checks
+
+
+def build_request(
+    plan: build_plan.BuildPlan, settings, run_key: str, full_refresh: bool = False
+) -> dg.RunRequest | dg.SkipReason:
+    """The build job's run for a plan: cut to its assets and checks, its dbt step given the freshness snapshot
+    to record; nothing when nothing changed (the snapshot then becomes the one to compare with)."""
+    snapshot = build_plan.snapshot_dir(settings) / "sources.json"
+    dbt_config = {"ops": {DBT_STEP: {"config": {"freshness_snapshot": str(snapshot), "full_refresh": full_refresh}}}}
+    if plan.everything:
+        return dg.RunRequest(run_key=run_key, run_config=dbt_config, tags={"boxoffice/build": plan.reason[:200]})
+    assets, checks = build_selection(plan)
+    runs_dbt = bool(assets & boxoffice_dbt_assets.keys) or bool(checks & boxoffice_dbt_assets.check_keys)
+    if not runs_dbt:  # no dbt step to record the snapshot once it has run
+        build_plan.promote_snapshot(settings, snapshot)
+    if not assets and not checks:
+        return dg.SkipReason("nothing changed since the last build")
+    return dg.RunRequest(
+        run_key=run_key,
+        asset_selection=sorted(assets, key=str),
+        asset_check_keys=sorted(checks, key=str),
+        run_config=dbt_config if runs_dbt else {},
+        tags={"boxoffice/build": plan.reason[:200]},
+    )
+
+
+def build_after_each_load(load_job, build_job) -> dg.RunStatusSensorDefinition:
+    @dg.run_status_sensor(
+        name="build_what_the_load_changed",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[load_job],
+        request_job=build_job,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="After each load the daemon runs (a schedule, the UI), plan what it changed and build that: "
+        "the models below the changed sources, their tests, the GX suites that read them, the reports.",
+    )
+    def build_what_the_load_changed(context: dg.RunStatusSensorContext, settings: BoxofficeSettings):
+        s = settings.load()
+        return build_request(build_plan.plan(s), s, run_key=f"after-{context.dagster_run.run_id}")
+
+    return build_what_the_load_changed
