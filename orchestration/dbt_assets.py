@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from boxoffice.dbt_project import prune_runs
+from boxoffice.dbt_project import ensure_manifest, prune_runs
 from boxoffice.settings import DBT_PROJECT_DIR
 from orchestration import build_plan
 from orchestration.resources import BoxofficeSettings, WarehouseLock, export_dbt_env
@@ -16,7 +16,7 @@ DBT_STEP = "boxoffice_dbt_assets"  # the step (op) that runs dbt build
 KEEP_RUN_ARTIFACTS = 5  # dbt's target/<run> folders kept for looking into recent runs
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()
+ensure_manifest()  # parsed again whenever a project file is newer, so the asset graph is never stale
 
 
 class BoxofficeTranslator(DagsterDbtTranslator):

@@ -119,9 +119,11 @@ def test_a_partial_build_merges_its_results_and_keeps_the_settings_it_did_not_co
     assert not build_plan.record_build(other, tmp_path / "crashed")  # no run_results.json: the state stays
 
 
-def test_the_staging_keys_rest_on_raws_primary_keys_which_dbt_tests(settings, runs, warehouse, tmp_path):
-    """Staging's keys are unique and not null because raw's tables have primary keys on them; the sources'
-    primary_key test fails as soon as one is missing."""
+def test_keys_rest_on_raws_primary_keys_and_the_models_unique_indexes_which_dbt_tests(
+    settings, runs, warehouse, tmp_path
+):
+    """Staging's keys are unique and not null because raw's tables have primary keys on them, and the keys of the
+    incremental models because of their unique indexes; the catalog tests fail as soon as one is missing."""
     from dbt.cli.main import dbtRunner
 
     from boxoffice.settings import DBT_PROJECT_DIR
@@ -140,6 +142,18 @@ def test_the_staging_keys_rest_on_raws_primary_keys_which_dbt_tests(settings, ru
         assert statuses() == ["fail"]
     finally:
         warehouse.execute(f"alter table raw.platform_scans add constraint {key} primary key (id)")
+    # the same for a model's key kept unique by its unique index
+    test[2] = "support_ticket_lookup,test_name:unique_index"
+    assert statuses() == ["pass"]
+    (index, definition) = warehouse.execute(
+        "select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) from pg_index as i "
+        "where i.indrelid = 'support.support_ticket_lookup'::regclass and i.indisunique"
+    ).fetchone()
+    warehouse.execute(f"drop index {index}")
+    try:
+        assert statuses() == ["fail"]
+    finally:
+        warehouse.execute(definition)
 
 
 def test_a_source_dbt_cannot_read_is_left_out_of_the_snapshot_and_the_rest_goes_on(planned, warehouse):
