@@ -131,29 +131,30 @@ def test_keys_rest_on_raws_primary_keys_and_the_models_unique_indexes_which_dbt_
 
     export_dbt_env(settings)
     project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    test = ["test", "--select", "source:platform.scans", *project, "--target-path", str(tmp_path)]
-    statuses = lambda: [r.status for r in dbtRunner().invoke(test).result if r.node.unique_id.startswith("test.")]  # noqa: E731
-    assert statuses() == ["pass"]
+
+    def statuses(selection: str) -> list[str]:
+        run = dbtRunner().invoke(["test", "--select", selection, *project, "--target-path", str(tmp_path)])
+        return [r.status for r in run.result if r.node.unique_id.startswith("test.")]
+
     (key,) = warehouse.execute(
         "select conname from pg_constraint where conrelid = 'raw.platform_scans'::regclass and contype = 'p'"
     ).fetchone()
-    warehouse.execute(f"alter table raw.platform_scans drop constraint {key}")
-    try:
-        assert statuses() == ["fail"]
-    finally:
-        warehouse.execute(f"alter table raw.platform_scans add constraint {key} primary key (id)")
-    # the same for a model's key kept unique by its unique index
-    test[2] = "support_ticket_lookup,test_name:unique_index"
-    assert statuses() == ["pass"]
     (index, definition) = warehouse.execute(
         "select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) from pg_index as i "
         "where i.indrelid = 'support.support_ticket_lookup'::regclass and i.indisunique"
     ).fetchone()
-    warehouse.execute(f"drop index {index}")
-    try:
-        assert statuses() == ["fail"]
-    finally:
-        warehouse.execute(definition)
+    scans = "alter table raw.platform_scans"
+    cases = [  # selection, dropping the key, restoring it
+        ("source:platform.scans", f"{scans} drop constraint {key}", f"{scans} add constraint {key} primary key (id)"),
+        ("support_ticket_lookup,test_name:unique_index", f"drop index {index}", definition),
+    ]
+    for selection, drop, restore in cases:
+        assert statuses(selection) == ["pass"], selection
+        warehouse.execute(drop)
+        try:
+            assert statuses(selection) == ["fail"], selection
+        finally:
+            warehouse.execute(restore)
 
 
 def test_a_source_dbt_cannot_read_is_left_out_of_the_snapshot_and_the_rest_goes_on(planned, warehouse):
