@@ -107,7 +107,10 @@ created_windows as (
         count(distinct c.organization_id) filter (where c.kind = 'order' and c.local_at >= w.window_start)
             as active_organizations
     from windows as w
-    left join created as c on c.local_at < w.window_end
+    -- every organization up to the window's end (the total); events and orders of the window only, where
+    -- joining them since the beginning sorted a million and a half rows for the distinct count
+    left join created as c
+        on c.local_at < w.window_end and (c.kind = 'organization' or c.local_at >= w.window_start)
     group by w.period, w.window_name
 ),
 
