@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psycopg
 
-from boxoffice import dbt_project
 from boxoffice.settings import PROJECT_DIR, Settings
 from extract import mollie as mollie_extract
 from extract import platform as platform_extract
@@ -61,11 +60,10 @@ def run_everything(
     """The load, then a build of what it changed (orchestration/build_plan.py): two runs in the Dagster instance.
     The checks' outcome is each check's latest evaluation: one not rerun (nothing it reads changed) stands."""
     prepare_dagster_home(settings)
-    dbt_project.ensure_manifest()
     import dagster as dg
 
     from orchestration import build_plan
-    from orchestration.definitions import defs
+    from orchestration.definitions import defs  # parses the dbt project first when a file of it is newer
     from orchestration.definitions import load as load_job
 
     log_path = settings.home / "logs" / "last_run.log"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,27 +67,27 @@ def build_settings_fingerprint(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _dbt(settings: Settings, args: list[str], target: Path):
-    """dbt in this process (its programmatic API): a freshness snapshot or a listing, in seconds."""
+def _dbt(settings: Settings, args: list[str], target: Path, done: Path | None = None):
+    """dbt in this process (its programmatic API): a freshness snapshot or a listing, in seconds. With `done`,
+    dbt's failure is tolerated once it has written that file."""
     from dbt.cli.main import dbtRunner
 
     export_dbt_env(settings)
     project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     result = dbtRunner().invoke(["--quiet", *args, *project, "--target-path", str(target)])
-    snapshot_taken = args[:2] == ["source", "freshness"] and (target / "sources.json").exists()
-    if not result.success and not snapshot_taken:  # a source that could not be read is left out of the snapshot
-        command = " ".join(a for a in args[:2] if not a.startswith("-"))
-        raise RuntimeError(f"dbt {command} failed: {result.exception or 'see the run log'}")
+    if not result.success and not (done is not None and done.exists()):
+        raise RuntimeError(f"dbt {' '.join(args[:2])} failed: {result.exception or 'see the run log'}")
     return result.result
 
 
 def take_freshness_snapshot(settings: Settings) -> Path:
-    """`dbt source freshness` into the snapshot folder: each source's newest loaded_at, now."""
-    target = snapshot_dir(settings)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "sources.json").unlink(missing_ok=True)
-    _dbt(settings, ["source", "freshness"], target)
-    return target / "sources.json"
+    """`dbt source freshness` into the snapshot folder: each source's newest loaded_at, now. A source dbt cannot
+    read fails dbt's command but is only left out of the snapshot."""
+    snapshot = snapshot_dir(settings) / "sources.json"
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.unlink(missing_ok=True)
+    _dbt(settings, ["source", "freshness"], snapshot.parent, done=snapshot)
+    return snapshot
 
 
 def plan(settings: Settings, full_refresh: bool = False, now: datetime | None = None) -> BuildPlan:
@@ -116,7 +115,10 @@ def plan(settings: Settings, full_refresh: bool = False, now: datetime | None = 
     types = ["--resource-type", "model", "--resource-type", "seed", "--resource-type", "test"]
     listed = [json.loads(line)["unique_id"] for line in _dbt(settings, [*listing, *types], snapshot.parent) or []]
     feeding = [s for s in fresher if _feeds_models(manifest, s)]  # not the control totals: they feed checks only
-    names = lambda ids: ", ".join(manifest["nodes"][u]["name"] for u in ids)  # noqa: E731
+
+    def names(ids: list[str]) -> str:
+        return ", ".join(manifest["nodes"][u]["name"] for u in ids)
+
     reasons = [
         f"rows loaded into {', '.join(feeding)}" if feeding else "",
         f"as-of marts due: {names(due)}" if due else "",
@@ -139,9 +141,13 @@ def _fresher_sources(before: Path, now: Path) -> list[str]:
     return sorted(uid.split(".", 2)[2] for uid, at in new.items() if at != old.get(uid))
 
 
+def source_id(manifest: dict, source: str) -> str:
+    """dbt's unique id of a source table named "<source>.<table>" (as BuildPlan.fresher_sources names them)."""
+    return f"source.{manifest['metadata']['project_name']}.{source}"
+
+
 def _feeds_models(manifest: dict, source: str) -> bool:
-    uid = f"source.{manifest['metadata'].get('project_name', 'boxoffice')}.{source}"
-    return any(child.startswith("model.") for child in manifest["child_map"].get(uid, []))
+    return any(child.startswith("model.") for child in manifest["child_map"].get(source_id(manifest, source), []))
 
 
 def reads_clock(manifest: dict) -> set[str]:
@@ -218,15 +224,14 @@ def record_build(settings: Settings, target: Path, snapshot: Path | None = None)
     known = {*manifest["nodes"], *manifest.get("unit_tests", {})}
     run["results"] = [r for uid, r in merged.items() if uid in known]
     _write(state / "run_results.json", json.dumps(run))
-    shutil.copyfile(target / "manifest.json", state / "manifest.json.tmp")
-    (state / "manifest.json.tmp").replace(state / "manifest.json")
+    _write(state / "manifest.json", json.dumps(manifest))
     # a build over other settings that left models out leaves the old settings: the next plan builds everything
     fingerprint = build_settings_fingerprint(settings)
     before = json.loads((state / "settings.json").read_text()) if (state / "settings.json").exists() else None
     models = {uid for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
     if before == fingerprint or models <= built:
         _write(state / "settings.json", json.dumps(fingerprint, indent=1))
-    if snapshot is not None and snapshot.exists():
+    if snapshot is not None:
         promote_snapshot(settings, snapshot)
     return True
 

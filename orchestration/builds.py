@@ -23,7 +23,8 @@ def build_selection(plan: build_plan.BuildPlan) -> tuple[set[dg.AssetKey], set[d
     manifest = dbt_project.manifest()
     nodes, translator = manifest["nodes"], BoxofficeTranslator()
     models = {translator.get_asset_key(nodes[uid]) for uid in plan.models}
-    fresher = {translator.get_asset_key(manifest["sources"][f"source.boxoffice.{s}"]) for s in plan.fresher_sources}
+    sources = manifest["sources"]
+    fresher = {translator.get_asset_key(sources[build_plan.source_id(manifest, s)]) for s in plan.fresher_sources}
     checks = {key for key in boxoffice_dbt_assets.check_keys if key.asset_key in models | fresher}
     checks |= {get_asset_check_key_for_test(manifest, translator, uid, None) for uid in plan.tests} - {None}
     built = {nodes[uid]["name"] for uid in plan.models}
