@@ -24,7 +24,7 @@ def dbs(server):
     suffix = uuid.uuid4().hex[:8]
     src, wh = f"src_{suffix}", f"wh_{suffix}"
     source_dsn, warehouse_dsn = server.ensure_database(src), server.ensure_database(wh)
-    demo_platform.write(demo_platform.generate(orders=300, seed=11, as_of=AS_OF, fraud=False), source_dsn)
+    demo_platform.write(source_dsn, orders=300, seed=11, as_of=AS_OF, fraud=False)
     yield source_dsn, warehouse_dsn
     server.drop_database(src)
     server.drop_database(wh)

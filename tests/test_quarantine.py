@@ -60,7 +60,7 @@ def loose_source(any_server):
     server = any_server
     suffix = uuid.uuid4().hex[:8]
     source_dsn, warehouse_dsn = server.ensure_database(f"qs_{suffix}"), server.ensure_database(f"qw_{suffix}")
-    demo_platform.write(demo_platform.generate(orders=50, seed=3, as_of=AS_OF), source_dsn)
+    demo_platform.write(source_dsn, orders=50, seed=3, as_of=AS_OF)
     with psycopg.connect(source_dsn) as conn:
         conn.execute(LOOSE_ORDERS)
         rows = [(str(i), {**GOOD, "order_number": f"ORD-{i}"}) for i in range(1, 6)]
@@ -158,7 +158,7 @@ def test_an_orphan_is_released_once_its_parent_arrives(loose_source):
 def test_oversized_payload_is_quarantined(server):
     suffix = uuid.uuid4().hex[:8]
     source_dsn, warehouse_dsn = server.ensure_database(f"os_{suffix}"), server.ensure_database(f"ow_{suffix}")
-    demo_platform.write(demo_platform.generate(orders=30, seed=5, as_of=AS_OF), source_dsn)
+    demo_platform.write(source_dsn, orders=30, seed=5, as_of=AS_OF)
     with psycopg.connect(source_dsn) as conn:
         n = conn.execute("select count(*) from webhook_deliveries").fetchone()[0]
         conn.execute(

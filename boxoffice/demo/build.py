@@ -27,15 +27,23 @@ class DemoSources:
 def generate(
     server: EmbeddedServer, orders: int, seed: int, as_of: datetime | None, discrepancy_rate: float
 ) -> DemoSources:
-    data = platform.generate(orders=orders, seed=seed, as_of=as_of)
-    account = mollie.build(data, discrepancy_rate=discrepancy_rate)  # also plants platform-side refunds
     source_dsn = server.ensure_database(PLATFORM_DB)
     sandbox_dsn = server.ensure_database(SANDBOX_DB)
-    platform_counts = platform.write(data, source_dsn)
-    mollie_counts = sandbox.store(account, sandbox_dsn)
-    return DemoSources(
-        source_dsn, sandbox_dsn, DEMO_TOKEN, platform_counts, mollie_counts, len(account.planted), data.planted_fraud
-    )
+    writers: list[sandbox.BackgroundStore] = []
+
+    def mirror(data: platform.PlatformData) -> None:  # also plants platform-side refunds and order changes
+        account = mollie.build(data, discrepancy_rate=discrepancy_rate)
+        writers.append(sandbox.BackgroundStore(account, sandbox_dsn))
+
+    try:
+        with platform.PlatformSink(source_dsn) as sink:
+            data = platform.generate(sink, orders=orders, seed=seed, as_of=as_of, mirror=mirror)
+        mollie_counts = writers[0].result()
+    finally:
+        for writer in writers:
+            writer.stop()
+    planted = len(writers[0].account.planted)
+    return DemoSources(source_dsn, sandbox_dsn, DEMO_TOKEN, sink.counts, mollie_counts, planted, data.planted_fraud)
 
 
 def write_env(server: EmbeddedServer, sources: DemoSources, sandbox_url: str) -> None:

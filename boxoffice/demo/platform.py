@@ -1,9 +1,15 @@
 """Deterministic demo data for the platform database (the source contract in extract/source_contract.sql).
 
-`generate(orders=N, seed=S, as_of=T)` returns the same rows for the same arguments. Shapes follow a
-real ticketing platform: organisations (some suspended, some churned), events over 13 months and
+`generate(sink, orders=N, seed=S, as_of=T)` writes the same rows for the same arguments. Shapes follow
+a real ticketing platform: organisations (some suspended, some churned), events over 13 months and
 upcoming, orders with growth over time, Mollie methods and real Mollie failure reasons, refunds,
 webhook deliveries with retries and failures, and door scans with errors.
+
+Rows stream into PostgreSQL as they are drawn (`PlatformSink`); what later passes need (the Mollie
+account, webhooks, scans) is kept in compact columns (`Orders`, `Payments`) or spilled to a file, so
+memory does not grow with the data. Mollie ids are not checked against each other in memory: 10
+random characters of 62 rarely collide (about 1 in 10^5 at a million orders), and the contract's
+unique keys stop the COPY when they do.
 """
 
 from __future__ import annotations
@@ -13,13 +19,19 @@ import ipaddress
 import json
 import random
 import string
+import struct
+from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import psycopg
 from psycopg import sql
+
+from boxoffice.demo.streams import Codes, Spill, TableCopy, from_us, int_column, to_us
 
 TABLES = (
     "organizations",
@@ -32,6 +44,91 @@ TABLES = (
     "webhook_deliveries",
     "scans",
 )
+COLUMNS = {
+    "organizations": ("id", "name", "status", "created_at", "updated_at"),
+    "events": ("id", "organization_id", "name", "status", "starts_at", "ends_at", "created_at", "updated_at"),
+    "customers": ("id", "email", "signup_ip", "created_at", "updated_at"),
+    "orders": (
+        "id",
+        "order_number",
+        "organization_id",
+        "event_id",
+        "customer_id",
+        "buyer_email",
+        "buyer_ip",
+        "status",
+        "currency",
+        "tickets_amount_cents",
+        "service_fee_cents",
+        "platform_fee_cents",
+        "total_cents",
+        "ticket_count",
+        "created_at",
+        "paid_at",
+        "updated_at",
+    ),
+    "tickets": (
+        "id",
+        "order_id",
+        "event_id",
+        "ticket_type",
+        "price_cents",
+        "qr_code",
+        "status",
+        "created_at",
+        "updated_at",
+    ),
+    "payments": (
+        "id",
+        "order_id",
+        "mollie_payment_id",
+        "status",
+        "method",
+        "amount_cents",
+        "currency",
+        "failure_reason",
+        "created_at",
+        "paid_at",
+        "updated_at",
+    ),
+    "refunds": (
+        "id",
+        "payment_id",
+        "mollie_refund_id",
+        "amount_cents",
+        "reason",
+        "status",
+        "initiated_by",
+        "created_at",
+        "updated_at",
+    ),
+    "webhook_deliveries": (
+        "id",
+        "webhook_id",
+        "event_type",
+        "organization_id",
+        "payload",
+        "attempt",
+        "max_attempts",
+        "status",
+        "response_status",
+        "last_error",
+        "next_retry_at",
+        "created_at",
+        "updated_at",
+    ),
+    "scans": ("id", "ticket_id", "event_id", "qr_code", "device_id", "result", "scanned_at", "created_at"),
+}
+# the source's own indexes: the extract reads each table by (updated_at, id) or (created_at, id)
+CURSOR_INDEXES = {
+    "orders": "updated_at",
+    "payments": "updated_at",
+    "refunds": "updated_at",
+    "tickets": "updated_at",
+    "webhook_deliveries": "updated_at",
+    "events": "updated_at",
+    "scans": "created_at",
+}
 
 # Shares are what a Dutch ticketing platform sees; fees are Mollie's public list prices.
 METHODS = [("ideal", 55), ("creditcard", 20), ("bancontact", 10), ("paypal", 6), ("applepay", 6), ("banktransfer", 3)]
@@ -47,6 +144,9 @@ CARD_FAILURE_REASONS = [
     "invalid_card_number",
 ]
 TICKET_TYPES = [("regular", 1.0, 60), ("early_bird", 0.8, 15), ("vip", 2.5, 10), ("student", 0.7, 15)]
+TICKET_STATUSES = ("valid", "used", "refunded", "void")
+ORDER_STATUSES = ("pending", "paid", "failed", "expired", "cancelled", "refunded", "partially_refunded")
+PAYMENT_STATUSES = ("open", "paid", "failed", "canceled", "expired")
 WEBHOOK_ERRORS = [
     "HTTP 500 Internal Server Error",
     "HTTP 503 Service Unavailable",
@@ -56,6 +156,9 @@ WEBHOOK_ERRORS = [
 ]
 CITIES = ["Amsterdam", "Rotterdam", "Utrecht", "Eindhoven", "Groningen", "Antwerpen", "Gent", "Berlin"]
 KINDS = ["Festival", "Concert", "Comedy Night", "Conference", "Club Night", "Theatre", "Expo", "Meetup"]
+DOMAINS = ["example.com", "example.nl", "example.de", "example.be"]
+# a ticket waiting for the scans pass: order, event, type, price, QR code's random part, status, created, updated
+TICKET_RECORD = "<iiBqQBqq"
 
 
 def contract_ddl() -> str:
@@ -64,17 +167,156 @@ def contract_ddl() -> str:
     return (Path(extract.__file__).parent / "source_contract.sql").read_text()
 
 
+@dataclass(slots=True)
+class Event:
+    id: int
+    organization_id: int
+    status: str
+    starts_at: datetime
+    price: int
+    fee_rate: float
+    created_at: datetime
+
+
+class Refund(NamedTuple):  # a refunds row, in the table's column order
+    id: int
+    payment_id: int
+    mollie_refund_id: str
+    amount_cents: int
+    reason: str
+    status: str
+    initiated_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Orders:
+    """What the Mollie account and the webhooks read of each order (row i is order id i + 1)."""
+
+    def __init__(self):
+        self.organization_id = array("i")
+        self.month = array("H")  # yymm of created_at, for the order number
+        self.status = Codes(ORDER_STATUSES)
+        self.updated_us = int_column()
+
+    def append(self, order: dict) -> None:
+        self.organization_id.append(order["organization_id"])
+        created = order["created_at"]
+        self.month.append(created.year % 100 * 100 + created.month)
+        self.status.append(order["status"])
+        self.updated_us.append(to_us(order["updated_at"]))
+
+    def number(self, order_id: int) -> str:
+        return f"ORD-{self.month[order_id - 1]:04d}-{order_id:07d}"
+
+    def __len__(self) -> int:
+        return len(self.month)
+
+
+class Payments:
+    """Every payments row, compactly (row i is payment id i + 1)."""
+
+    def __init__(self):
+        self.order_id = array("i")
+        self.status = Codes(PAYMENT_STATUSES)
+        self.method = Codes([None] + [m for m, _ in METHODS])
+        self.failure_reason = Codes([None] + CARD_FAILURE_REASONS)
+        self.amount_cents = int_column()
+        self.created_us = int_column()
+        self.paid_us = int_column()
+        self.updated_us = int_column()
+        self.id_chars = bytearray()  # the 10 characters after "tr_"
+
+    def append(self, p: dict) -> None:
+        self.order_id.append(p["order_id"])
+        self.status.append(p["status"])
+        self.method.append(p["method"])
+        self.failure_reason.append(p["failure_reason"])
+        self.amount_cents.append(p["amount_cents"])
+        self.created_us.append(to_us(p["created_at"]))
+        self.paid_us.append(to_us(p["paid_at"]))
+        self.updated_us.append(to_us(p["updated_at"]))
+        self.id_chars += p["mollie_payment_id"][3:].encode()
+
+    def mollie_id(self, i: int) -> str:
+        return "tr_" + self.id_chars[10 * i : 10 * i + 10].decode()
+
+    def __len__(self) -> int:
+        return len(self.order_id)
+
+
 @dataclass
 class PlatformData:
     as_of: datetime
     seed: int
-    rows: dict[str, list[dict]] = field(default_factory=lambda: {t: [] for t in TABLES})
-    # lookups the Mollie sandbox builder needs
-    order_by_id: dict[int, dict] = field(default_factory=dict)
-    used_ids: set[str] = field(default_factory=set)
-    counters: dict[str, int] = field(default_factory=dict)
+    organizations: list[dict] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    customers: int = 0
+    orders: Orders = field(default_factory=Orders)
+    payments: Payments = field(default_factory=Payments)
+    refunds: list[Refund] = field(default_factory=list)  # written last: the Mollie account adds some
+    counters: dict[str, int] = field(default_factory=lambda: {"ticket": 0, "payment": 0, "refund": 0, "scan": 0})
+    # orders the Mollie account changed after they were written (written again when the sink closes)
+    changed_orders: set[int] = field(default_factory=set)
     # (alert type, subject as the marts name it before hashing) of each planted fraud pattern
     planted_fraud: list[tuple[str, str]] = field(default_factory=list)
+    ok_scanned: array = field(default_factory=lambda: array("i"))  # tickets admitted once, in id order
+
+
+class PlatformSink:
+    """The platform tables of `schema`, replaced, with a COPY stream per table; on a clean exit the
+    refunds and the orders changed since they were written are written, the indexes built, and
+    every stream committed."""
+
+    def __init__(self, dsn: str, schema: str = "public"):
+        self.dsn, self.schema = dsn, schema
+        self.data: PlatformData | None = None
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> PlatformSink:
+        with psycopg.connect(self.dsn) as conn:
+            conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(self.schema)))
+            conn.execute(sql.SQL("set local search_path to {}").format(sql.Identifier(self.schema)))
+            for table in TABLES:
+                conn.execute(sql.SQL("drop table if exists {} cascade").format(sql.Identifier(table)))
+            conn.execute(contract_ddl())
+        self.copies = {t: TableCopy(self.dsn, self.schema, t, COLUMNS[t]) for t in TABLES}
+        return self
+
+    def write(self, table: str, row) -> None:
+        self.copies[table].write(row)
+
+    def __exit__(self, kind, *exc) -> None:
+        if kind is not None:
+            for copy in self.copies.values():
+                copy.abort()
+            return
+        for refund in self.data.refunds if self.data else ():
+            self.write("refunds", refund)
+        for table, copy in self.copies.items():
+            conn = copy.commit()
+            if table == "orders" and self.data:
+                _rewrite_changed_orders(conn, self.data)
+            if table in CURSOR_INDEXES:
+                conn.execute(
+                    sql.SQL("create index on {} ({}, id)").format(*map(sql.Identifier, (table, CURSOR_INDEXES[table])))
+                )
+            copy.close()
+            self.counts[table] = copy.rows
+
+
+def _rewrite_changed_orders(conn: psycopg.Connection, data: PlatformData) -> None:
+    rows = [(data.orders.status[i - 1], from_us(data.orders.updated_us[i - 1]), i) for i in sorted(data.changed_orders)]
+    with conn.cursor() as cur:
+        cur.executemany("update orders set status = %s, updated_at = %s where id = %s", rows)
+    conn.commit()
+
+
+def write(dsn: str, orders: int, seed: int, as_of: datetime, fraud: bool = True, schema: str = "public") -> dict:
+    """Generate the platform alone (no Mollie account) into `schema`; returns the rows per table."""
+    with PlatformSink(dsn, schema) as sink:
+        generate(sink, orders=orders, seed=seed, as_of=as_of, fraud=fraud)
+    return sink.counts
 
 
 def _pick(rng: random.Random, weighted: list[tuple]) -> tuple:
@@ -92,46 +334,69 @@ ID_ALPHABET = string.ascii_letters + string.digits
 
 def _id_chars(rng: random.Random, n: int = 10) -> str:
     """n characters of ID_ALPHABET, drawn exactly as rng.choice would draw them (so a seed gives the same ids),
-    without its call overhead: 62 is drawn from 6 random bits, redrawn while out of range."""
-    getrandbits = rng.getrandbits
-    chars = []
-    for _ in range(n):
-        r = getrandbits(6)
-        while r >= 62:
-            r = getrandbits(6)
-        chars.append(ID_ALPHABET[r])
+    without its call overhead. choice draws 6 bits, redrawn while >= 62, and 6 bits are the top of one 32-bit
+    word: so n words are drawn at once (getrandbits(32 n) is n words, the first lowest) and a redraw, if
+    any, comes after."""
+    words = struct.unpack(f"<{n}I", rng.getrandbits(32 * n).to_bytes(4 * n, "little"))
+    chars = [ID_ALPHABET[w >> 26] for w in words if w >> 26 < 62]
+    while len(chars) < n:
+        r = rng.getrandbits(6)
+        if r < 62:
+            chars.append(ID_ALPHABET[r])
     return "".join(chars)
 
 
-def mollie_id(rng: random.Random, prefix: str, used: set[str]) -> str:
-    while True:
-        candidate = prefix + _id_chars(rng)
-        if candidate not in used:
-            used.add(candidate)
-            return candidate
+def mollie_id(rng: random.Random, prefix: str) -> str:
+    return prefix + _id_chars(rng)
 
 
 def _ip(rng: random.Random) -> str:
     return str(ipaddress.IPv4Address(rng.randint(0x50000000, 0xBFFFFFFF)))
 
 
-def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None, fraud: bool = True) -> PlatformData:
+def generate(
+    sink: PlatformSink,
+    orders: int = 20_000,
+    seed: int = 42,
+    as_of: datetime | None = None,
+    fraud: bool = True,
+    mirror: Callable[[PlatformData], None] | None = None,
+) -> PlatformData:
+    """`mirror(data)` is called once every order, payment and refund is drawn (the webhooks, drawn last, read
+    only those refunds), so the Mollie account can be made while the webhooks are."""
     as_of = (as_of or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     rng = random.Random(seed)
-    data = PlatformData(as_of=as_of, seed=seed, used_ids=set())
-    rows = data.rows
+    data = sink.data = PlatformData(as_of=as_of, seed=seed)
     start = as_of - timedelta(days=395)
-    used_ids = data.used_ids
-    data.counters = counters = {"ticket": 0, "payment": 0, "refund": 0}
+    churned = _organizations(data, rng, start, max(8, orders // 70))
+    _events(data, sink, rng, start, churned)
+    customer_domains = _customers(data, sink, rng, start, max(10, int(orders * 0.55)))
+    tickets = Spill(TICKET_RECORD)
+    try:
+        _orders(data, sink, rng, start, orders, customer_domains, tickets)
+        del customer_domains
+        _scans(data, sink, rng, tickets)
+    finally:
+        tickets.close()
+    if fraud:
+        _plant_fraud(data, sink, random.Random(seed + 1))
+    for org in data.organizations:
+        sink.write("organizations", [org[c] for c in COLUMNS["organizations"]])
+    refunds = list(data.refunds)
+    if mirror:
+        mirror(data)
+    _webhooks(data, sink, rng, refunds)
+    return data
 
-    # -- organisations ---------------------------------------------------------------------------
-    n_orgs = max(8, orders // 70)
+
+def _organizations(data: PlatformData, rng: random.Random, start: datetime, n_orgs: int) -> set[int]:
+    as_of = data.as_of
     churned = set(rng.sample(range(1, n_orgs + 1), max(1, n_orgs // 8)))
     for org_id in range(1, n_orgs + 1):
         created = start - timedelta(days=rng.randint(0, 700)) + timedelta(days=rng.randint(0, 360))
         created = min(created, as_of - timedelta(days=3))
         suspended = rng.random() < 0.05
-        rows["organizations"].append(
+        data.organizations.append(
             {
                 "id": org_id,
                 "name": f"{rng.choice(CITIES)} {rng.choice(KINDS)}s {org_id}",
@@ -141,17 +406,20 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
             }
         )
     # A few brand-new organisations so "new this week" is never empty.
-    for org in rows["organizations"][-3:]:
+    for org in data.organizations[-3:]:
         org["created_at"] = org["updated_at"] = as_of - timedelta(days=rng.randint(1, 6), hours=rng.randint(0, 20))
+    return churned
 
-    # -- events ----------------------------------------------------------------------------------
-    event_rows = rows["events"]
-    for org in rows["organizations"]:
+
+def _events(data: PlatformData, sink: PlatformSink, rng: random.Random, start: datetime, churned: set[int]) -> None:
+    as_of = data.as_of
+    for org in data.organizations:
         org_start = max(org["created_at"], start)
         latest = as_of - timedelta(days=100) if org["id"] in churned else as_of + timedelta(days=120)
         for _ in range(rng.randint(2, 8)):
             if latest <= org_start + timedelta(days=10):
                 break
+            event_id = len(data.events) + 1
             span = (latest - org_start - timedelta(days=10)).total_seconds()
             starts = org_start + timedelta(days=10, seconds=rng.uniform(0, span))
             starts = starts.replace(minute=0, second=0, microsecond=0, hour=rng.choice([14, 19, 20, 21]))
@@ -161,199 +429,178 @@ def generate(orders: int = 20_000, seed: int = 42, as_of: datetime | None = None
             else:
                 status = _pick(rng, [("ended", 95), ("cancelled", 5)])[0]
             created = max(org["created_at"], starts - timedelta(days=rng.randint(30, 150)))
-            event_rows.append(
-                {
-                    "id": len(event_rows) + 1,
-                    "organization_id": org["id"],
-                    "name": f"{rng.choice(KINDS)} {starts:%B %Y} #{len(event_rows) + 1}",
-                    "status": status,
-                    "starts_at": starts,
-                    "ends_at": ends if rng.random() < 0.9 else None,
-                    "created_at": created,
-                    "updated_at": min(as_of, max(created, starts - timedelta(days=1))),
-                    "_price": rng.choice([1500, 2250, 2950, 3500, 4500, 5950, 8500]),
-                    "_fee_rate": rng.choice([0.03, 0.04, 0.05, 0.06]),
-                }
-            )
-    on_sale = sorted((e for e in event_rows if e["status"] != "draft"), key=lambda e: e["starts_at"])
-    on_sale_starts = [e["starts_at"] for e in on_sale]
-    # an order picks among the events starting within 120 days that were on sale by then: numpy filters the
-    # window (a Python scan of it per order made generation quadratic); rng.choice draws as before
-    on_sale_created = np.array([e["created_at"].timestamp() for e in on_sale])
+            name = f"{rng.choice(KINDS)} {starts:%B %Y} #{event_id}"
+            ends_at = ends if rng.random() < 0.9 else None
+            updated = min(as_of, max(created, starts - timedelta(days=1)))
+            price = rng.choice([1500, 2250, 2950, 3500, 4500, 5950, 8500])
+            fee_rate = rng.choice([0.03, 0.04, 0.05, 0.06])
+            data.events.append(Event(event_id, org["id"], status, starts, price, fee_rate, created))
+            sink.write("events", (event_id, org["id"], name, status, starts, ends_at, created, updated))
 
-    # -- customers -------------------------------------------------------------------------------
-    n_customers = max(10, int(orders * 0.55))
-    domains = ["example.com", "example.nl", "example.de", "example.be"]
-    for cid in range(1, n_customers + 1):
-        created = start - timedelta(days=30) + timedelta(seconds=rng.uniform(0, (as_of - start).total_seconds()))
-        rows["customers"].append(
-            {
-                "id": cid,
-                "email": f"buyer{cid}@{rng.choice(domains)}",
-                "signup_ip": _ip(rng),
-                "created_at": created,
-                "updated_at": created,
-            }
-        )
 
-    # -- orders, tickets, payments, refunds -------------------------------------------------------
-    span = (as_of - start).total_seconds()
+def _customers(data: PlatformData, sink: PlatformSink, rng: random.Random, start: datetime, n: int) -> bytearray:
+    """Writes the customers; returns each one's email domain (all the orders need of them)."""
+    domains = bytearray()
+    span = (data.as_of - start).total_seconds()
+    for cid in range(1, n + 1):
+        created = start - timedelta(days=30) + timedelta(seconds=rng.uniform(0, span))
+        domain = rng.choice(DOMAINS)
+        sink.write("customers", (cid, f"buyer{cid}@{domain}", _ip(rng), created, created))
+        domains.append(DOMAINS.index(domain))
+    data.customers = n
+    return domains
+
+
+class _OnSale:
+    """The events an order can be for: starting within 120 days of it and on sale by then."""
+
+    def __init__(self, events: list[Event]):
+        self.events = sorted((e for e in events if e.status != "draft"), key=lambda e: e.starts_at)
+        self.starts = [e.starts_at for e in self.events]
+        # numpy filters the window (a Python scan of it per order made generation quadratic)
+        self.created = np.array([e.created_at.timestamp() for e in self.events])
+
+    def candidates(self, created: datetime) -> tuple[int, np.ndarray]:
+        lo = bisect.bisect_right(self.starts, created)
+        hi = bisect.bisect_right(self.starts, created + timedelta(days=120))
+        return lo, np.flatnonzero(self.created[lo:hi] <= created.timestamp())
+
+
+def _orders(data, sink, rng, start, orders, customer_domains, tickets: Spill) -> None:
+    on_sale = _OnSale(data.events)
+    span = (data.as_of - start).total_seconds()
     for oid in range(1, orders + 1):
         while True:  # orders grow over time: later timestamps are more likely
             created = start + timedelta(seconds=span * rng.random() ** 0.7)
-            lo = bisect.bisect_right(on_sale_starts, created)
-            hi = bisect.bisect_right(on_sale_starts, created + timedelta(days=120))
-            candidates = np.flatnonzero(on_sale_created[lo:hi] <= created.timestamp())
+            lo, candidates = on_sale.candidates(created)
             if len(candidates):
                 break
-        event = on_sale[lo + int(rng.choice(candidates))]
-        customer = (
-            rows["customers"][
-                min(int(rng.paretovariate(1.2)) - 1, n_customers - 1)
-                if rng.random() < 0.3
-                else rng.randrange(n_customers)
-            ]
-            if rng.random() < 0.8
-            else None
+        event = on_sale.events[lo + int(rng.choice(candidates))]
+        order, lines = _draw_order(data, rng, oid, created, event, customer_domains)
+        _settle_order(data, sink, rng, order, event, lines, tickets)
+
+
+def _draw_order(data, rng, oid, created, event: Event, customer_domains: bytearray) -> tuple[dict, list]:
+    n_customers = data.customers
+    customer_id = (
+        (min(int(rng.paretovariate(1.2)) - 1, n_customers - 1) if rng.random() < 0.3 else rng.randrange(n_customers))
+        + 1
+        if rng.random() < 0.8
+        else None
+    )
+    if customer_id:
+        email = f"buyer{customer_id}@{DOMAINS[customer_domains[customer_id - 1]]}"
+    else:
+        email = f"guest{oid}@{rng.choice(DOMAINS)}"
+    if data.as_of - created < timedelta(minutes=30) and rng.random() < 0.5:
+        status = "pending"
+    elif event.status == "cancelled":
+        status = "refunded" if rng.random() < 0.9 else "paid"
+    else:
+        status = _pick(
+            rng,
+            [("paid", 86), ("failed", 4), ("expired", 3), ("cancelled", 2), ("refunded", 3), ("partially_refunded", 2)],
+        )[0]
+    count = _pick(rng, [(1, 45), (2, 35), (3, 8), (4, 7), (rng.randint(5, 10), 5)])[0]
+    lines = []
+    for _ in range(count):
+        ttype, factor, _w = _pick(rng, TICKET_TYPES)
+        lines.append((ttype, int(round(event.price * factor, -1))))
+    tickets_amount = sum(p for _, p in lines)
+    latency = timedelta(seconds=min(3600, rng.lognormvariate(3.5, 1.0)))
+    paid_at = created + latency if status in ("paid", "refunded", "partially_refunded") else None
+    order = {
+        "id": oid,
+        "order_number": f"ORD-{created:%y%m}-{oid:07d}",
+        "organization_id": event.organization_id,
+        "event_id": event.id,
+        "customer_id": customer_id,
+        "buyer_email": email,
+        "buyer_ip": _ip(rng),
+        "status": status,
+        "currency": "EUR",
+        "tickets_amount_cents": tickets_amount,
+        "service_fee_cents": 99 * count,
+        "platform_fee_cents": int(round(tickets_amount * event.fee_rate)),
+        "total_cents": tickets_amount + 99 * count,
+        "ticket_count": count,
+        "created_at": created,
+        "paid_at": paid_at,
+        "updated_at": paid_at or created + latency,
+    }
+    return order, lines
+
+
+PAYMENT_STATUS_OF_ORDER = {
+    "paid": "paid",
+    "refunded": "paid",
+    "partially_refunded": "paid",
+    "failed": "failed",
+    "expired": "expired",
+    "cancelled": "canceled",
+    "pending": "open",
+}
+
+
+def _settle_order(data, sink, rng, order: dict, event: Event, lines: list, tickets: Spill) -> None:
+    """The order's payments (a declined card first, sometimes), its refund, its tickets; then the order."""
+    status, created, paid_at = order["status"], order["created_at"], order["paid_at"]
+    method = _pick(rng, METHODS)[0]
+    if paid_at and method == "creditcard" and rng.random() < 0.15:  # a declined card before success
+        reason = rng.choice(CARD_FAILURE_REASONS)
+        _add_payment(data, sink, rng, order, "failed", method, created, created + timedelta(seconds=20), reason)
+    pay_status = PAYMENT_STATUS_OF_ORDER[status]
+    reason = rng.choice(CARD_FAILURE_REASONS) if pay_status == "failed" and method == "creditcard" else None
+    payment_id = _add_payment(data, sink, rng, order, pay_status, method, created, order["updated_at"], reason, paid_at)
+    refunded_ticket = None
+    if status in ("refunded", "partially_refunded"):
+        amount = order["total_cents"] if status == "refunded" else lines[0][1]
+        refunded_ticket = None if status == "refunded" else 0
+        window = max(0.01, min(40.0, (data.as_of - paid_at).total_seconds() / 86400))
+        refund_at = paid_at + timedelta(days=rng.uniform(0, window))
+        cancelled = event.status == "cancelled"
+        _add_refund(
+            data,
+            rng,
+            payment_id,
+            amount,
+            refund_at,
+            "organizer" if cancelled else rng.choice(["customer", "admin"]),
+            "event cancelled" if cancelled else "customer request",
         )
-        email = customer["email"] if customer else f"guest{oid}@{rng.choice(domains)}"
-        age = as_of - created
-        if age < timedelta(minutes=30) and rng.random() < 0.5:
-            status = "pending"
-        elif event["status"] == "cancelled":
-            status = "refunded" if rng.random() < 0.9 else "paid"
+        order["updated_at"] = max(order["updated_at"], refund_at)
+    created_us, updated_us = to_us(created), to_us(order["updated_at"])
+    for i, (ttype, price) in enumerate(lines):
+        data.counters["ticket"] += 1
+        if not paid_at:
+            tstatus = "void"
+        elif status == "refunded" or (refunded_ticket is not None and i == refunded_ticket):
+            tstatus = "refunded"
         else:
-            status = _pick(
-                rng,
-                [
-                    ("paid", 86),
-                    ("failed", 4),
-                    ("expired", 3),
-                    ("cancelled", 2),
-                    ("refunded", 3),
-                    ("partially_refunded", 2),
-                ],
-            )[0]
-        count = _pick(rng, [(1, 45), (2, 35), (3, 8), (4, 7), (rng.randint(5, 10), 5)])[0]
-        tickets = []
-        for _ in range(count):
-            ttype, factor, _w = _pick(rng, TICKET_TYPES)
-            tickets.append((ttype, int(round(event["_price"] * factor, -1))))
-        tickets_amount = sum(p for _, p in tickets)
-        service_fee = 99 * count
-        platform_fee = int(round(tickets_amount * event["_fee_rate"]))
-        total = tickets_amount + service_fee
-        latency = timedelta(seconds=min(3600, rng.lognormvariate(3.5, 1.0)))
-        paid = status in ("paid", "refunded", "partially_refunded")
-        paid_at = created + latency if paid else None
-        order = {
-            "id": oid,
-            "order_number": f"ORD-{created:%y%m}-{oid:07d}",
-            "organization_id": event["organization_id"],
-            "event_id": event["id"],
-            "customer_id": customer["id"] if customer else None,
-            "buyer_email": email,
-            "buyer_ip": _ip(rng),
-            "status": status,
-            "currency": "EUR",
-            "tickets_amount_cents": tickets_amount,
-            "service_fee_cents": service_fee,
-            "platform_fee_cents": platform_fee,
-            "total_cents": total,
-            "ticket_count": count,
-            "created_at": created,
-            "paid_at": paid_at,
-            "updated_at": paid_at or created + latency,
-        }
-        rows["orders"].append(order)
-        data.order_by_id[oid] = order
-
-        method = _pick(rng, METHODS)[0]
-        if paid and method == "creditcard" and rng.random() < 0.15:  # a declined card before success
-            _add_payment(
-                rows,
-                counters,
-                rng,
-                used_ids,
-                order,
-                "failed",
-                method,
-                created,
-                created + timedelta(seconds=20),
-                rng.choice(CARD_FAILURE_REASONS),
-            )
-        pay_status = {
-            "paid": "paid",
-            "refunded": "paid",
-            "partially_refunded": "paid",
-            "failed": "failed",
-            "expired": "expired",
-            "cancelled": "canceled",
-            "pending": "open",
-        }[status]
-        reason = rng.choice(CARD_FAILURE_REASONS) if pay_status == "failed" and method == "creditcard" else None
-        payment = _add_payment(
-            rows, counters, rng, used_ids, order, pay_status, method, created, order["updated_at"], reason, paid_at
+            tstatus = "valid"
+        tickets.write(
+            order["id"],
+            event.id,
+            TICKET_TYPE_CODES[ttype],
+            price,
+            rng.getrandbits(64),
+            TICKET_STATUSES.index(tstatus),
+            created_us,
+            updated_us,
         )
-
-        refunded_ticket = None
-        if status in ("refunded", "partially_refunded"):
-            amount = total if status == "refunded" else tickets[0][1]
-            refunded_ticket = None if status == "refunded" else 0
-            window = max(0.01, min(40.0, (as_of - paid_at).total_seconds() / 86400))
-            refund_at = paid_at + timedelta(days=rng.uniform(0, window))
-            _add_refund(
-                rows,
-                counters,
-                rng,
-                used_ids,
-                payment,
-                amount,
-                refund_at,
-                "organizer" if event["status"] == "cancelled" else rng.choice(["customer", "admin"]),
-                "event cancelled" if event["status"] == "cancelled" else "customer request",
-                as_of,
-            )
-            order["updated_at"] = max(order["updated_at"], refund_at)
-
-        for i, (ttype, price) in enumerate(tickets):
-            counters["ticket"] += 1
-            if not paid:
-                tstatus = "void"
-            elif status == "refunded" or (refunded_ticket is not None and i == refunded_ticket):
-                tstatus = "refunded"
-            else:
-                tstatus = "valid"
-            rows["tickets"].append(
-                {
-                    "id": counters["ticket"],
-                    "order_id": oid,
-                    "event_id": event["id"],
-                    "ticket_type": ttype,
-                    "price_cents": price,
-                    "qr_code": f"QR{rng.getrandbits(64):016x}{counters['ticket']:x}",
-                    "status": tstatus,
-                    "created_at": created,
-                    "updated_at": order["updated_at"],
-                }
-            )
-
-    _scans(rows, rng, as_of)
-    if fraud:
-        _plant_fraud(data, random.Random(seed + 1))
-    _webhooks(rows, rng, as_of)
-    for e in event_rows:
-        e.pop("_price", None)
-        e.pop("_fee_rate", None)
-    return data
+    sink.write("orders", [order[c] for c in COLUMNS["orders"]])
+    data.orders.append(order)
 
 
-def _add_payment(rows, counters, rng, used_ids, order, status, method, created, updated, reason, paid_at=None):
-    counters["payment"] += 1
+TICKET_TYPE_CODES = {t[0]: i for i, t in enumerate(TICKET_TYPES)}
+
+
+def _add_payment(data, sink, rng, order, status, method, created, updated, reason, paid_at=None) -> int:
+    data.counters["payment"] += 1
     payment = {
-        "id": counters["payment"],
+        "id": data.counters["payment"],
         "order_id": order["id"],
-        "mollie_payment_id": mollie_id(rng, "tr_", used_ids),
+        "mollie_payment_id": mollie_id(rng, "tr_"),
         "status": status,
         "method": method if status != "open" else None,
         "amount_cents": order["total_cents"],
@@ -363,179 +610,129 @@ def _add_payment(rows, counters, rng, used_ids, order, status, method, created, 
         "paid_at": paid_at,
         "updated_at": updated,
     }
-    rows["payments"].append(payment)
-    return payment
+    sink.write("payments", [payment[c] for c in COLUMNS["payments"]])
+    data.payments.append(payment)
+    return payment["id"]
 
 
-def _add_refund(rows, counters, rng, used_ids, payment, amount, created, initiated_by, reason, as_of, status=None):
-    counters["refund"] += 1
+def _add_refund(data, rng, payment_id, amount, created, initiated_by, reason, status=None) -> Refund:
+    data.counters["refund"] += 1
     if status is None:
-        recent = as_of - created < timedelta(days=2)
+        recent = data.as_of - created < timedelta(days=2)
         status = (
             rng.choice(["queued", "pending", "processing"])
             if recent
             else ("failed" if rng.random() < 0.01 else "refunded")
         )
-    refund = {
-        "id": counters["refund"],
-        "payment_id": payment["id"],
-        "mollie_refund_id": mollie_id(rng, "re_", used_ids),
-        "amount_cents": amount,
-        "reason": reason,
-        "status": status,
-        "initiated_by": initiated_by,
-        "created_at": created,
-        "updated_at": created + timedelta(minutes=rng.randint(1, 120)),
-    }
-    rows["refunds"].append(refund)
+    mollie_refund_id = mollie_id(rng, "re_")
+    updated = created + timedelta(minutes=rng.randint(1, 120))
+    refund = Refund(
+        data.counters["refund"], payment_id, mollie_refund_id, amount, reason, status, initiated_by, created, updated
+    )
+    data.refunds.append(refund)
     return refund
 
 
-def _scans(rows, rng, as_of):
-    events = {e["id"]: e for e in rows["events"]}
-    scans = rows["scans"]
+def _scans(data: PlatformData, sink: PlatformSink, rng: random.Random, tickets: Spill) -> None:
+    """Door scans of the tickets of events that took place; a scanned ticket is written as used."""
+    as_of, events = data.as_of, data.events
 
     def add(ticket_id, event_id, qr, device, result, at):
-        scans.append(
-            {
-                "id": len(scans) + 1,
-                "ticket_id": ticket_id,
-                "event_id": event_id,
-                "qr_code": qr,
-                "device_id": device,
-                "result": result,
-                "scanned_at": at,
-                "created_at": at + timedelta(seconds=rng.randint(0, 90)),
-            }
-        )
+        data.counters["scan"] += 1
+        scan_created = at + timedelta(seconds=rng.randint(0, 90))
+        sink.write("scans", (data.counters["scan"], ticket_id, event_id, qr, device, result, at, scan_created))
 
-    for t in rows["tickets"]:
-        event = events[t["event_id"]]
-        if t["status"] != "valid" or event["starts_at"] > as_of or event["status"] == "cancelled":
-            continue
-        if rng.random() > 0.85:
-            continue
-        at = event["starts_at"] - timedelta(minutes=rng.randint(-120, 60))
-        device = f"DEV-{event['id']}-{rng.randint(1, 4)}"
-        if rng.random() < 0.02:
-            add(t["id"], event["id"], t["qr_code"], device, "network_error", at - timedelta(seconds=30))
-        add(t["id"], event["id"], t["qr_code"], device, "ok", at)
-        t["status"] = "used"
-        t["updated_at"] = max(t["updated_at"], at)
-        if rng.random() < 0.03:  # shown twice at the same door (a copy at another door is a planted fraud)
-            add(t["id"], event["id"], t["qr_code"], device, "already_used", at + timedelta(minutes=rng.randint(1, 90)))
-        if rng.random() < 0.005:
-            add(None, event["id"], f"QR{rng.getrandbits(64):016x}", device, "invalid_qr", at)
+    for ticket_id, (order_id, event_id, ttype, price, qr_bits, status, created_us, updated_us) in enumerate(
+        tickets, start=1
+    ):
+        qr = f"QR{qr_bits:016x}{ticket_id:x}"
+        status, updated = TICKET_STATUSES[status], from_us(updated_us)
+        event = events[event_id - 1]
+        if status == "valid" and event.starts_at <= as_of and event.status != "cancelled" and rng.random() <= 0.85:
+            at = event.starts_at - timedelta(minutes=rng.randint(-120, 60))
+            device = f"DEV-{event.id}-{rng.randint(1, 4)}"
+            if rng.random() < 0.02:
+                add(ticket_id, event.id, qr, device, "network_error", at - timedelta(seconds=30))
+            add(ticket_id, event.id, qr, device, "ok", at)
+            data.ok_scanned.append(ticket_id)
+            status, updated = "used", max(updated, at)
+            if rng.random() < 0.03:  # shown twice at the same door (a copy at another door is a planted fraud)
+                add(ticket_id, event.id, qr, device, "already_used", at + timedelta(minutes=rng.randint(1, 90)))
+            if rng.random() < 0.005:
+                add(None, event.id, f"QR{rng.getrandbits(64):016x}", device, "invalid_qr", at)
+        row = (ticket_id, order_id, event_id, TICKET_TYPES[ttype][0], price, qr, status, from_us(created_us), updated)
+        sink.write("tickets", row)
 
 
-def _plant_fraud(data: PlatformData, rng: random.Random) -> None:
+def _plant_fraud(data: PlatformData, sink: PlatformSink, rng: random.Random) -> None:
     """One instance of each pattern the fraud rules look for, on top of otherwise clean data."""
-    rows, as_of, counters, used = data.rows, data.as_of, data.counters, data.used_ids
-    events = [e for e in rows["events"] if e["status"] == "ended"]
-
-    def order(event, created, email, ip, status, tickets=1, price=4500, customer_id=None):
-        oid = len(rows["orders"]) + 1
-        paid = status in ("paid", "refunded")
-        paid_at = created + timedelta(seconds=40) if paid else None
-        amount = tickets * price
-        o = {
-            "id": oid,
-            "order_number": f"ORD-{created:%y%m}-{oid:07d}",
-            "organization_id": event["organization_id"],
-            "event_id": event["id"],
-            "customer_id": customer_id,
-            "buyer_email": email,
-            "buyer_ip": ip,
-            "status": status,
-            "currency": "EUR",
-            "tickets_amount_cents": amount,
-            "service_fee_cents": 99 * tickets,
-            "platform_fee_cents": int(round(amount * 0.05)),
-            "total_cents": amount + 99 * tickets,
-            "ticket_count": tickets,
-            "created_at": created,
-            "paid_at": paid_at,
-            "updated_at": created + timedelta(seconds=40),
-        }
-        rows["orders"].append(o)
-        data.order_by_id[oid] = o
-        payment = _add_payment(
-            rows,
-            counters,
-            rng,
-            used,
-            o,
-            "paid" if paid else "failed",
-            "creditcard",
-            created,
-            o["updated_at"],
-            None if paid else "card_declined",
-            o["paid_at"],
-        )
-        for _ in range(tickets):
-            counters["ticket"] += 1
-            rows["tickets"].append(
-                {
-                    "id": counters["ticket"],
-                    "order_id": oid,
-                    "event_id": event["id"],
-                    "ticket_type": "regular",
-                    "price_cents": price,
-                    "qr_code": f"QR{rng.getrandbits(64):016x}{counters['ticket']:x}",
-                    "status": "refunded" if status == "refunded" else ("valid" if paid else "void"),
-                    "created_at": created,
-                    "updated_at": o["updated_at"],
-                }
-            )
-        if status == "refunded":
-            _add_refund(
-                rows,
-                counters,
-                rng,
-                used,
-                payment,
-                o["total_cents"],
-                created + timedelta(days=2),
-                "customer",
-                "customer request",
-                as_of,
-                status="refunded",
-            )
-        return o
+    as_of = data.as_of
+    events = [e for e in data.events if e.status == "ended"]
 
     # 1. five declined cards in 40 minutes from one buyer on one IP
     event = rng.choice(events)
     start = as_of - timedelta(days=10)
     for k in range(5):
-        order(event, start + timedelta(minutes=8 * k), "card.tester@example.net", "203.0.113.7", "failed")
+        _fraud_order(
+            data, sink, rng, event, start + timedelta(minutes=8 * k), "card.tester@example.net", "203.0.113.7", "failed"
+        )
     data.planted_fraud += [
         ("failed_payments_burst", "buyer:card.tester@example.net"),
         ("failed_payments_burst", "ip:203.0.113.7"),
     ]
+    _plant_rescans(data, sink, rng)
+    _plant_refund_ring(data, sink, rng)
 
-    # 2. two admitted tickets shown again at another entrance
-    scanned = {s["ticket_id"] for s in rows["scans"] if s["result"] == "ok"}
-    for ticket_id in rng.sample(sorted(scanned), min(2, len(scanned))):
-        first = next(s for s in rows["scans"] if s["ticket_id"] == ticket_id and s["result"] == "ok")
-        at = first["scanned_at"] + timedelta(minutes=12)
-        rows["scans"].append(
-            {
-                "id": len(rows["scans"]) + 1,
-                "ticket_id": ticket_id,
-                "event_id": first["event_id"],
-                "qr_code": first["qr_code"],
-                "device_id": f"DEV-{first['event_id']}-9",
-                "result": "already_used",
-                "scanned_at": at,
-                "created_at": at,
-            }
+    # 4. six accounts from one IP within 30 minutes
+    start = as_of - timedelta(days=20)
+    for k in range(6):
+        data.customers += 1
+        at = start + timedelta(minutes=5 * k)
+        sink.write("customers", (data.customers, f"farm{k}@example.org", "198.51.100.23", at, at))
+    data.planted_fraud.append(("rapid_account_creation", "ip:198.51.100.23"))
+
+    # 5. one order of 40 tickets
+    bulk = _fraud_order(
+        data,
+        sink,
+        rng,
+        rng.choice(events),
+        as_of - timedelta(days=45),
+        "reseller@example.net",
+        "203.0.113.99",
+        "paid",
+        40,
+    )
+    data.planted_fraud.append(("bulk_order", f"order:{bulk['order_number']}"))
+
+
+def _plant_rescans(data: PlatformData, sink: PlatformSink, rng: random.Random) -> None:
+    """2. two admitted tickets shown again at another entrance"""
+    scanned = data.ok_scanned
+    tickets = rng.sample(scanned, min(2, len(scanned)))
+    conn = sink.copies["scans"].commit()  # the admissions are read back before more scans are written
+    first_admissions = [
+        conn.execute(
+            "select event_id, qr_code, scanned_at from scans where ticket_id = %s and result = 'ok' "
+            "order by id limit 1",
+            (ticket_id,),
+        ).fetchone()
+        for ticket_id in tickets
+    ]
+    for ticket_id, (event_id, qr, first_at) in zip(tickets, first_admissions, strict=True):
+        at = first_at + timedelta(minutes=12)
+        data.counters["scan"] += 1
+        sink.write(
+            "scans", (data.counters["scan"], ticket_id, event_id, qr, f"DEV-{event_id}-9", "already_used", at, at)
         )
         data.planted_fraud.append(("ticket_scanned_on_several_devices", f"ticket:{ticket_id}"))
 
-    # 3. an organization refunding 8 of its 24 paid orders (33%), for an event that took place
-    org_id = len(rows["organizations"]) + 1
-    created = as_of - timedelta(days=200)
-    rows["organizations"].append(
+
+def _plant_refund_ring(data: PlatformData, sink: PlatformSink, rng: random.Random) -> None:
+    """3. an organization refunding 8 of its 24 paid orders (33%), for an event that took place"""
+    org_id = len(data.organizations) + 1
+    created = data.as_of - timedelta(days=200)
+    data.organizations.append(
         {
             "id": org_id,
             "name": f"Refund Ring Events {org_id}",
@@ -544,21 +741,16 @@ def _plant_fraud(data: PlatformData, rng: random.Random) -> None:
             "updated_at": created,
         }
     )
-    starts = (as_of - timedelta(days=30)).replace(hour=20)
-    ring_event = {
-        "id": len(rows["events"]) + 1,
-        "organization_id": org_id,
-        "name": "Ring Night",
-        "status": "ended",
-        "starts_at": starts,
-        "ends_at": starts + timedelta(hours=4),
-        "created_at": created,
-        "updated_at": starts,
-    }
-    rows["events"].append(ring_event)
+    starts = (data.as_of - timedelta(days=30)).replace(hour=20)
+    ring = Event(len(data.events) + 1, org_id, "ended", starts, 4500, 0.05, created)
+    data.events.append(ring)
+    sink.write("events", (ring.id, org_id, "Ring Night", "ended", starts, starts + timedelta(hours=4), created, starts))
     for k in range(24):
-        order(
-            ring_event,
+        _fraud_order(
+            data,
+            sink,
+            rng,
+            ring,
             starts - timedelta(days=40) + timedelta(hours=7 * k),
             f"ring{k}@example.org",
             f"192.0.2.{k + 1}",
@@ -566,120 +758,132 @@ def _plant_fraud(data: PlatformData, rng: random.Random) -> None:
         )
     data.planted_fraud.append(("high_refund_rate", f"organization:{org_id}"))
 
-    # 4. six accounts from one IP within 30 minutes
-    start = as_of - timedelta(days=20)
-    for k in range(6):
-        cid = len(rows["customers"]) + 1
-        at = start + timedelta(minutes=5 * k)
-        rows["customers"].append(
-            {
-                "id": cid,
-                "email": f"farm{k}@example.org",
-                "signup_ip": "198.51.100.23",
-                "created_at": at,
-                "updated_at": at,
-            }
+
+def _fraud_order(data, sink, rng, event: Event, created, email, ip, status, tickets=1, price=4500) -> dict:
+    oid = len(data.orders) + 1
+    paid = status in ("paid", "refunded")
+    amount = tickets * price
+    order = {
+        "id": oid,
+        "order_number": f"ORD-{created:%y%m}-{oid:07d}",
+        "organization_id": event.organization_id,
+        "event_id": event.id,
+        "customer_id": None,
+        "buyer_email": email,
+        "buyer_ip": ip,
+        "status": status,
+        "currency": "EUR",
+        "tickets_amount_cents": amount,
+        "service_fee_cents": 99 * tickets,
+        "platform_fee_cents": int(round(amount * 0.05)),
+        "total_cents": amount + 99 * tickets,
+        "ticket_count": tickets,
+        "created_at": created,
+        "paid_at": created + timedelta(seconds=40) if paid else None,
+        "updated_at": created + timedelta(seconds=40),
+    }
+    sink.write("orders", [order[c] for c in COLUMNS["orders"]])
+    data.orders.append(order)
+    payment_id = _add_payment(
+        data,
+        sink,
+        rng,
+        order,
+        "paid" if paid else "failed",
+        "creditcard",
+        created,
+        order["updated_at"],
+        None if paid else "card_declined",
+        order["paid_at"],
+    )
+    for _ in range(tickets):
+        data.counters["ticket"] += 1
+        ticket_id = data.counters["ticket"]
+        qr = f"QR{rng.getrandbits(64):016x}{ticket_id:x}"
+        tstatus = "refunded" if status == "refunded" else ("valid" if paid else "void")
+        sink.write("tickets", (ticket_id, oid, event.id, "regular", price, qr, tstatus, created, order["updated_at"]))
+    if status == "refunded":
+        _add_refund(
+            data,
+            rng,
+            payment_id,
+            order["total_cents"],
+            created + timedelta(days=2),
+            "customer",
+            "customer request",
+            "refunded",
         )
-    data.planted_fraud.append(("rapid_account_creation", "ip:198.51.100.23"))
-
-    # 5. one order of 40 tickets
-    bulk = order(rng.choice(events), as_of - timedelta(days=45), "reseller@example.net", "203.0.113.99", "paid", 40)
-    data.planted_fraud.append(("bulk_order", f"order:{bulk['order_number']}"))
+    return order
 
 
-def _webhooks(rows, rng, as_of):
-    orders = {o["id"]: o for o in rows["orders"]}
-    payments = {p["id"]: p for p in rows["payments"]}
-    flaky_orgs = set(rng.sample([o["id"] for o in rows["organizations"]], max(1, len(rows["organizations"]) // 30)))
-    hooks = rows["webhook_deliveries"]
+WEBHOOK_EVENT_OF_PAYMENT = {
+    "paid": "payment.paid",
+    "failed": "payment.failed",
+    "expired": "payment.expired",
+    "canceled": "payment.canceled",
+}
 
-    def add(event_type, order, at, body):
-        org = order["organization_id"]
-        failing = org in flaky_orgs and rng.random() < 0.6
-        max_attempts = 5
-        if failing:
-            attempt = rng.randint(1, max_attempts)
-            done = attempt == max_attempts
-            status = "failed" if done else "pending"
-            next_retry = None if done else at + timedelta(minutes=2 ** (attempt + 2))
-            if next_retry and next_retry < as_of - timedelta(hours=1):  # old retries have resolved
-                status, next_retry = "delivered", None
-            response, error = (
-                (200, None)
-                if status == "delivered"
-                else (rng.choice([500, 503, 404, None]), rng.choice(WEBHOOK_ERRORS))
-            )
-        else:
-            attempt = 1 if rng.random() < 0.94 else rng.randint(2, 3)
-            status, next_retry, response = "delivered", None, 200
-            error = None if attempt == 1 else rng.choice(WEBHOOK_ERRORS)
+
+def _webhooks(data: PlatformData, sink: PlatformSink, rng: random.Random, refunds: list[Refund]) -> None:
+    orders, payments, as_of = data.orders, data.payments, data.as_of
+    organizations = [o["id"] for o in data.organizations]
+    flaky_orgs = set(rng.sample(organizations, max(1, len(organizations) // 30)))
+    delivery_id = 0
+
+    def add(event_type, order_id, at, body):
+        nonlocal delivery_id
+        delivery_id += 1
+        org = orders.organization_id[order_id - 1]
+        attempt, status, response, error, next_retry = _delivery(rng, org in flaky_orgs, at, as_of)
         retried_for = timedelta(minutes=2 ** (attempt + 1) if attempt > 1 else 0, seconds=rng.randint(0, 5))
-        hooks.append(
-            {
-                "id": len(hooks) + 1,
-                "webhook_id": f"WHK-{len(hooks) + 1:08d}",
-                "event_type": event_type,
-                "organization_id": org,
-                "payload": json.dumps(body),
-                "attempt": attempt,
-                "max_attempts": max_attempts,
-                "status": status,
-                "response_status": response,
-                "last_error": error,
-                "next_retry_at": next_retry,
-                "created_at": at,
-                "updated_at": min(as_of, at + retried_for),
-            }
+        sink.write(
+            "webhook_deliveries",
+            (
+                delivery_id,
+                f"WHK-{delivery_id:08d}",
+                event_type,
+                org,
+                json.dumps(body),
+                attempt,
+                5,
+                status,
+                response,
+                error,
+                next_retry,
+                at,
+                min(as_of, at + retried_for),
+            ),
         )
 
-    for p in rows["payments"]:
-        order = orders[p["order_id"]]
-        event_type = {
-            "paid": "payment.paid",
-            "failed": "payment.failed",
-            "expired": "payment.expired",
-            "canceled": "payment.canceled",
-        }.get(p["status"])
+    for i in range(len(payments)):
+        event_type = WEBHOOK_EVENT_OF_PAYMENT.get(payments.status[i])
         if event_type:
-            add(
-                event_type,
-                order,
-                p["updated_at"],
-                {"order_number": order["order_number"], "payment_id": p["mollie_payment_id"]},
-            )
-    for r in rows["refunds"]:
-        order = orders[payments[r["payment_id"]]["order_id"]]
+            order_id = payments.order_id[i]
+            body = {"order_number": orders.number(order_id), "payment_id": payments.mollie_id(i)}
+            add(event_type, order_id, from_us(payments.updated_us[i]), body)
+    for r in refunds:
+        order_id = payments.order_id[r.payment_id - 1]
         add(
             "refund.created",
-            order,
-            r["created_at"],
-            {"order_number": order["order_number"], "refund_id": r["mollie_refund_id"]},
+            order_id,
+            r.created_at,
+            {"order_number": orders.number(order_id), "refund_id": r.mollie_refund_id},
         )
 
 
-def write(data: PlatformData, dsn: str, schema: str = "public") -> dict[str, int]:
-    """Create the contract tables in `schema` (replacing them) and COPY the rows in."""
-    counts = {}
-    with psycopg.connect(dsn) as conn:
-        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
-        conn.execute(sql.SQL("set local search_path to {}").format(sql.Identifier(schema)))
-        for table in TABLES:
-            conn.execute(sql.SQL("drop table if exists {} cascade").format(sql.Identifier(table)))
-        conn.execute(contract_ddl())
-        for table in TABLES:
-            table_rows = data.rows[table]
-            columns = list(table_rows[0]) if table_rows else []
-            if not columns:
-                counts[table] = 0
-                continue
-            copy_sql = sql.SQL("copy {} ({}) from stdin").format(
-                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-            )
-            with conn.cursor().copy(copy_sql) as copy:
-                for row in table_rows:
-                    copy.write_row([row[c] for c in columns])
-            counts[table] = len(table_rows)
-        for table in ("orders", "payments", "refunds", "tickets", "webhook_deliveries", "events"):
-            conn.execute(sql.SQL("create index on {} (updated_at, id)").format(sql.Identifier(table)))
-        conn.execute("create index on scans (created_at, id)")
-    return counts
+def _delivery(rng: random.Random, flaky: bool, at: datetime, as_of: datetime) -> tuple:
+    """attempt, status, response status, last error and next retry of one webhook delivery"""
+    if flaky and rng.random() < 0.6:
+        attempt = rng.randint(1, 5)
+        done = attempt == 5
+        status = "failed" if done else "pending"
+        next_retry = None if done else at + timedelta(minutes=2 ** (attempt + 2))
+        if next_retry and next_retry < as_of - timedelta(hours=1):  # old retries have resolved
+            status, next_retry = "delivered", None
+        response, error = (
+            (200, None) if status == "delivered" else (rng.choice([500, 503, 404, None]), rng.choice(WEBHOOK_ERRORS))
+        )
+        return attempt, status, response, error, next_retry
+    attempt = 1 if rng.random() < 0.94 else rng.randint(2, 3)
+    error = None if attempt == 1 else rng.choice(WEBHOOK_ERRORS)
+    return attempt, "delivered", 200, error, None

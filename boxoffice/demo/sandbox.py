@@ -8,6 +8,7 @@ Retry-After, 500, slow answers) can be injected for resilience tests.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -23,7 +24,7 @@ import psycopg
 import requests
 from psycopg.types.json import Jsonb
 
-from boxoffice.demo.mollie import MollieData
+from boxoffice.demo.mollie import MollieAccount
 
 KINDS = {  # URL segment -> (stored kind, embedded list name)
     "payments": ("payment", "payments"),
@@ -36,47 +37,71 @@ KINDS = {  # URL segment -> (stored kind, embedded list name)
 DOCS = "https://docs.mollie.com/reference/v2"
 
 
-def store(data: MollieData, dsn: str) -> dict[str, int]:
-    """(Re)create the sandbox's tables and write every object; returns counts per kind."""
+def store(account: MollieAccount, dsn: str) -> dict[str, int]:
+    """(Re)create the sandbox's tables and stream every object in; returns counts per kind."""
     with psycopg.connect(dsn) as conn:
         conn.execute("drop table if exists objects, planted")
         conn.execute("""
             create table objects (
                 kind text not null, id text not null, seq bigint not null, parent_id text,
-                settlement_id text, reference text, body jsonb not null, primary key (kind, id))""")
+                settlement_id text, reference text, body jsonb not null)""")
+        conn.execute("""
+            create table planted (kind text, mollie_payment_id text, mollie_refund_id text,
+                                  settlement_id text, expected_match_status text)""")
+        with conn.cursor().copy(
+            "copy objects (kind, id, seq, parent_id, settlement_id, reference, body) from stdin"
+        ) as copy:
+            for kind, ident, seq, parent, settlement, reference, body in account.objects():
+                copy.write_row((kind, ident, seq, parent, settlement, reference, Jsonb(body)))
+        # built after the rows are in: faster than keeping them up to date row by row
+        conn.execute("alter table objects add primary key (kind, id)")
         # a top-level list's page reads its 251 rows; without it each page sorted every object of its kind
         conn.execute("create index on objects (kind, seq)")
         conn.execute("create index on objects (kind, parent_id, seq)")
         conn.execute("create index on objects (kind, settlement_id, seq)")
-        conn.execute("""
-            create table planted (kind text, mollie_payment_id text, mollie_refund_id text,
-                                  settlement_id text, expected_match_status text)""")
-        counts = {}
-        groups = [
-            ("payment", data.payments),
-            ("refund", data.refunds),
-            ("chargeback", data.chargebacks),
-            ("settlement", data.settlements),
-            ("balance", data.balances),
-            ("balance_transaction", data.balance_transactions),
-        ]
-        with conn.cursor().copy(
-            "copy objects (kind, id, seq, parent_id, settlement_id, reference, body) from stdin"
-        ) as copy:
-            for kind, objects in groups:
-                ordered = sorted(objects, key=lambda o: (o.get("createdAt") or "", o["id"]))
-                for seq, obj in enumerate(ordered):
-                    parent = data.balances[0]["id"] if kind == "balance_transaction" else obj.get("paymentId")
-                    settlement = obj.get("settlementId") if kind != "settlement" else None
-                    copy.write_row((kind, obj["id"], seq, parent, settlement, obj.get("reference"), Jsonb(obj)))
-                counts[kind] = len(objects)
         with conn.cursor() as cur:
             cur.executemany(
                 "insert into planted values (%(kind)s, %(mollie_payment_id)s, %(mollie_refund_id)s, "
                 "%(settlement_id)s, %(expected_match_status)s)",
-                data.planted,
+                account.planted,
             )
-    return counts
+    return account.counts
+
+
+class BackgroundStore:
+    """`store` in a forked process, so the account is written while the platform's last rows are (the
+    account is inherited, not copied; the child never touches the parent's connections)."""
+
+    def __init__(self, account: MollieAccount, dsn: str):
+        context = multiprocessing.get_context("fork")
+        self.account = account
+        self.receive, send = context.Pipe(duplex=False)
+        self.process = context.Process(target=self._run, args=(account, dsn, send), name="mollie-sandbox-store")
+        self.process.start()
+        send.close()
+
+    @staticmethod
+    def _run(account: MollieAccount, dsn: str, send) -> None:
+        try:
+            store(account, dsn)
+            send.send(None)
+        except BaseException as exc:  # reported to the parent, which raises it
+            send.send(f"{type(exc).__name__}: {exc}")
+
+    def result(self) -> dict[str, int]:
+        try:
+            error = self.receive.recv()
+        except EOFError:
+            error = f"the process died (exit code {self.process.exitcode})"
+        self.process.join()
+        if error:
+            raise RuntimeError(f"writing the Mollie sandbox failed: {error}")
+        return self.account.counts
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
 
 
 @dataclass
