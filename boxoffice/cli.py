@@ -92,6 +92,7 @@ def cmd_run(args, settings: Settings) -> int:
 
 
 def cmd_demo(args, settings: Settings) -> int:
+    from boxoffice.console import StepLines
     from boxoffice.demo import build, sandbox
 
     if not settings.embedded:
@@ -99,7 +100,7 @@ def cmd_demo(args, settings: Settings) -> int:
     server = _server(settings)
     as_of = datetime.fromisoformat(args.as_of).replace(tzinfo=UTC) if args.as_of else None
     print(f"Generating the demo platform database ({args.orders:,} orders, seed {args.seed}) ...", flush=True)
-    sources = build.generate(server, args.orders, args.seed, as_of, args.discrepancy_rate)
+    sources = build.generate(server, args.orders, args.seed, as_of, args.discrepancy_rate, lines=StepLines())
     for table, n in sources.platform_counts.items():
         print(f"  platform.{table:20} {n:>9,}")
     print(f"Mollie sandbox data: {sources.mollie_counts} ({sources.planted} planted discrepancies)")

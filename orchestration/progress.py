@@ -1,7 +1,5 @@
 """A line a person can follow while a run goes, instead of silence until the summary: one per step, with
-what it is doing (rows so far, models built) and how long it has taken. On a terminal each step's line is
-rewritten in place; elsewhere (a log, CI) a step prints at most every 10 seconds while it reports progress,
-and when it ends.
+what it is doing (rows so far, models built) and how long it has taken (boxoffice.console.StepLines).
 
 It is a Dagster logger (`progress`), so it sees the run's own events: the command line switches it on."""
 
@@ -9,15 +7,13 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 
 import dagster as dg
 
+from boxoffice.console import StepLines
 from orchestration.dbt_assets import DBT_STEP
 from orchestration.extract_assets import EXTRACT_STEP
 from orchestration.warehouse_assets import build_settings
-
-QUIET_SECONDS = 10  # off a terminal, a step's progress is printed at most this often
 
 
 def label(step: str) -> str:
@@ -35,10 +31,7 @@ def label(step: str) -> str:
 class ProgressHandler(logging.Handler):
     def __init__(self, stream):
         super().__init__()
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.started: dict[str, float] = {}
-        self.printed: dict[str, float] = {}
+        self.lines = StepLines(stream)
         self.built: dict[str, int] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -48,8 +41,7 @@ class ProgressHandler(logging.Handler):
             return
         kind = event.event_type_value if event else None
         if kind == "STEP_START":
-            self.started[step] = time.monotonic()
-            self.show(step, "started")
+            self.lines.start(step, label(step))
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             self.show(step, "done" if kind == "STEP_SUCCESS" else "FAILED", final=True)
         elif kind == "ASSET_MATERIALIZATION" and step in (DBT_STEP, EXTRACT_STEP):
@@ -59,14 +51,7 @@ class ProgressHandler(logging.Handler):
             self.show(step, meta["orig_message"])  # the extractors' own progress
 
     def show(self, step: str, text: str, final: bool = False) -> None:
-        now = time.monotonic()
-        line = f"  {label(step):42} {text}  [{now - self.started.get(step, now):,.0f}s]"
-        if self.tty:
-            self.stream.write("\r\033[K" + line + ("\n" if final else ""))
-        elif final or now - self.printed.get(step, self.started.get(step, now)) >= QUIET_SECONDS:
-            self.printed[step] = now
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        self.lines.show(step, text, final, label(step))
 
 
 def show_outside_a_run(what: str, text: str, seconds: float) -> None:

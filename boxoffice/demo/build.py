@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from boxoffice.console import StepLines
 from boxoffice.demo import mollie, platform, sandbox
 from boxoffice.warehouse import EmbeddedServer, write_secret
 
+MOLLIE_STEP = "demo: Mollie sandbox"
 DEMO_TOKEN = "access_BoxofficeDemoSandboxToken"
 PLATFORM_DB = "platform"
 SANDBOX_DB = "mollie_sandbox"
@@ -25,24 +27,35 @@ class DemoSources:
 
 
 def generate(
-    server: EmbeddedServer, orders: int, seed: int, as_of: datetime | None, discrepancy_rate: float
+    server: EmbeddedServer,
+    orders: int,
+    seed: int,
+    as_of: datetime | None,
+    discrepancy_rate: float,
+    databases: tuple[str, str] = (PLATFORM_DB, SANDBOX_DB),
+    lines: StepLines | None = None,
 ) -> DemoSources:
-    source_dsn = server.ensure_database(PLATFORM_DB)
-    sandbox_dsn = server.ensure_database(SANDBOX_DB)
+    """The platform database and the Mollie sandbox (`databases`, replaced), generated and written."""
+    source_dsn = server.ensure_database(databases[0])
+    sandbox_dsn = server.ensure_database(databases[1])
     writers: list[sandbox.BackgroundStore] = []
 
     def mirror(data: platform.PlatformData) -> None:  # also plants platform-side refunds and order changes
         account = mollie.build(data, discrepancy_rate=discrepancy_rate)
         writers.append(sandbox.BackgroundStore(account, sandbox_dsn))
+        if lines:
+            lines.start(MOLLIE_STEP, f"{MOLLIE_STEP} (alongside)")
 
     try:
-        with platform.PlatformSink(source_dsn) as sink:
+        with platform.PlatformSink(source_dsn, lines=lines) as sink:
             data = platform.generate(sink, orders=orders, seed=seed, as_of=as_of, mirror=mirror)
         mollie_counts = writers[0].result()
+        if lines:
+            lines.show(MOLLIE_STEP, f"done, {sum(mollie_counts.values()):,} objects", final=True)
     finally:
         for writer in writers:
             writer.stop()
-    planted = len(writers[0].account.planted)
+    planted = len(writers[0].planted)
     return DemoSources(source_dsn, sandbox_dsn, DEMO_TOKEN, sink.counts, mollie_counts, planted, data.planted_fraud)
 
 

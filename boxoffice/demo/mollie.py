@@ -89,7 +89,7 @@ def settlement_windows(first: datetime, as_of: datetime) -> list[tuple[datetime,
         cursor = end
 
 
-@dataclass
+@dataclass(slots=True)
 class Ghost:
     """A payment made outside the platform (a payment link): in Mollie only."""
 
@@ -98,7 +98,7 @@ class Ghost:
     amount_cents: int
 
 
-@dataclass
+@dataclass(slots=True)
 class MollieRefund:
     id: str
     payment: int  # the account's payment index
@@ -108,7 +108,7 @@ class MollieRefund:
     description: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Chargeback:
     id: str
     payment: int
@@ -138,9 +138,9 @@ class Windows:
 
     def of_us(self, us: np.ndarray) -> np.ndarray:
         """The window of each moment (microseconds), -1 where none."""
-        i = np.searchsorted(self.starts_us, us, side="right") - 1
+        i = np.searchsorted(self.starts_us, us, side="right").astype(np.int16) - 1  # a few dozen windows
         inside = (i >= 0) & (us < self.ends_us[np.clip(i, 0, None)])
-        return np.where(inside, i, -1)
+        return np.where(inside, i, np.int16(-1))
 
 
 @dataclass
@@ -197,7 +197,7 @@ def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | 
     windows = Windows(settlement_windows(first, platform.as_of) if first else [])
     if not len(windows):
         raise ValueError("the demo needs at least one settled half-month: generate more history")
-    account = MollieAccount(platform, windows, np.array(payments.amount_cents, dtype=np.int64), paid_us)
+    account = MollieAccount(platform, windows, np.array(payments.amount_cents, dtype=np.int32), paid_us)
     _plant(account, rng, max(1, round(discrepancy_rate * len(platform.orders))))
     _mirror_refunds(account)
     _settle(account, rng)
@@ -208,12 +208,12 @@ def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | 
 def _candidates(account: MollieAccount, rng: random.Random) -> tuple[array, array]:
     """Clean paid payments and lone failed ones of settled windows (but the last), shuffled."""
     payments, orders = account.platform.payments, account.platform.orders
-    status = np.frombuffer(bytes(payments.status.column), dtype=np.uint8)
-    order_index = np.array(payments.order_id, dtype=np.int64) - 1
-    order_status = np.frombuffer(bytes(orders.status.column), dtype=np.uint8)[order_index]
+    status = np.frombuffer(payments.status.column, dtype=np.uint8)
+    order_index = np.array(payments.order_id, dtype=np.int32) - 1
+    order_status = np.frombuffer(orders.status.column, dtype=np.uint8)[order_index]
     last = len(account.windows) - 1
     paid_window = account.windows.of_us(account.paid_us)
-    created_window = account.windows.of_us(np.array(payments.created_us, dtype=np.int64))
+    created_window = account.windows.of_us(np.frombuffer(payments.created_us, dtype=np.int64))
     lone = np.bincount(order_index)[order_index] == 1
     clean_paid = _index_array(
         (status == payments.status.code["paid"])
@@ -240,11 +240,12 @@ def _index_array(mask: np.ndarray) -> array:
     return indexes
 
 
-def _chunks(*columns: np.ndarray, size: int = 65536):
-    """Rows of parallel columns as Python values, a chunk at a time (tolist of a whole column costs 36 MB per
-    million)."""
+def _chunks(*columns: np.ndarray, order: np.ndarray | None = None, size: int = 65536):
+    """Rows of parallel columns (in `order` when given) as Python values, a chunk at a time (tolist of a whole
+    column costs 36 MB per million)."""
     for start in range(0, len(columns[0]), size):
-        yield from zip(*(c[start : start + size].tolist() for c in columns), strict=True)
+        rows = slice(start, start + size) if order is None else order[start : start + size]
+        yield from zip(*(c[rows].tolist() for c in columns), strict=True)
 
 
 def _plant(account: MollieAccount, rng: random.Random, per_kind: int) -> None:
@@ -280,7 +281,7 @@ def _plant(account: MollieAccount, rng: random.Random, per_kind: int) -> None:
         account.ghosts.append(Ghost(ghost_id, at, rng.choice([2500, 4999, 8750, 12000])))
         _plant_row(account, "missing_in_platform", ghost_id, window)
     ghosts = account.ghosts
-    account.amount_cents = np.concatenate([account.amount_cents, [g.amount_cents for g in ghosts]]).astype(np.int64)
+    account.amount_cents = np.concatenate([account.amount_cents, [g.amount_cents for g in ghosts]]).astype(np.int32)
     account.paid_us = np.concatenate([paid_us, [to_us(g.paid_at) for g in ghosts]]).astype(np.int64)
 
 
@@ -316,8 +317,7 @@ def _plant_platform_only_refund(account: MollieAccount, rng: random.Random, p: i
     amount = min(platform.payments.amount_cents[p], 1500)
     r = _add_refund(platform, rng, p + 1, amount, at, "admin", "refund recorded but never sent to Mollie", "refunded")
     platform.orders.status[order_id - 1] = "partially_refunded"
-    platform.orders.updated_us[order_id - 1] = max(platform.orders.updated_us[order_id - 1], to_us(r.updated_at))
-    platform.changed_orders.add(order_id)
+    platform.changed_orders[order_id] = max(platform.changed_orders.get(order_id, r.updated_at), r.updated_at)
     _plant_row(account, "refund_platform_only", p, None, r.mollie_refund_id)
 
 
@@ -344,8 +344,8 @@ def _mirror_refunds(account: MollieAccount) -> None:
                     r.mollie_refund_id, r.payment_id - 1, r.amount_cents, r.status, r.created_at, r.reason or "Refund"
                 )
             )
-    account.refunded_cents = np.zeros(len(account.amount_cents), dtype=np.int64)
-    account.charged_back_cents = np.zeros(len(account.amount_cents), dtype=np.int64)
+    account.refunded_cents = np.zeros(len(account.amount_cents), dtype=np.int32)
+    account.charged_back_cents = np.zeros(len(account.amount_cents), dtype=np.int32)
     for refund in account.refunds:
         if refund.status not in ("failed", "canceled"):
             account.refunded_cents[refund.payment] += refund.amount_cents
@@ -356,7 +356,7 @@ def _mirror_refunds(account: MollieAccount) -> None:
 def _methods(account: MollieAccount) -> tuple[tuple[str | None, ...], np.ndarray]:
     """Each payment's method as codes into the returned names; one without (a ghost) is iDEAL."""
     codes = account.platform.payments.method
-    column = np.frombuffer(bytes(codes.column), dtype=np.uint8).copy()
+    column = np.frombuffer(codes.column, dtype=np.uint8).copy()
     column[column == codes.code[None]] = codes.code["ideal"]
     ghosts = np.full(len(account.ghosts), codes.code["ideal"], dtype=np.uint8)
     return codes.values, np.concatenate([column, ghosts])
@@ -500,7 +500,7 @@ LEDGER_KINDS = ("payment", "refund", "chargeback", "outgoing-transfer")
 def _draw_ledger(account: MollieAccount, rng: random.Random) -> None:
     """The balance transactions' ids, drawn in the ledger's order of movements (paid payments, refunds,
     chargebacks, payouts), and each one's createdAt second; the objects are made when written."""
-    paid = np.flatnonzero(account.paid_us != NONE_US)
+    paid = np.flatnonzero(account.paid_us != NONE_US).astype(np.int32)
     refunded = [i for i, r in enumerate(account.refunds) if r.status == "refunded"]
     sources = [
         (0, paid, account.paid_us[paid] // 1_000_000),
@@ -508,18 +508,21 @@ def _draw_ledger(account: MollieAccount, rng: random.Random) -> None:
         (2, range(len(account.chargebacks)), [to_us(c.at) // 1_000_000 for c in account.chargebacks]),
         (3, range(len(account.transfers)), [to_us(at) // 1_000_000 for _, at, _ in account.transfers]),
     ]
+    total = sum(len(indexes) for _, indexes, _ in sources)
     chars = bytearray()
-    kinds, refs, seconds = [], [], []
+    kinds, refs, seconds = np.empty(total, np.uint8), np.empty(total, np.int32), np.empty(total, np.int64)
+    start = 0
     for kind, indexes, secs in sources:
         for _ in range(len(indexes)):
             chars += _id_chars(rng).encode()
-        kinds.append(np.full(len(indexes), kind, dtype=np.uint8))
-        refs.append(np.asarray(indexes, dtype=np.int64))
-        seconds.append(np.asarray(secs, dtype=np.int64))
-    ids = np.frombuffer(bytes(chars), dtype="S10")
-    seconds = np.concatenate(seconds)
-    order = np.lexsort((ids, seconds))
-    account.ledger = {"ids": ids[order], "kinds": np.concatenate(kinds)[order], "refs": np.concatenate(refs)[order]}
+        end = start + len(indexes)
+        kinds[start:end], refs[start:end], seconds[start:end] = kind, indexes, secs
+        start = end
+    del sources, paid
+    ids = np.frombuffer(chars, dtype="S10")
+    # the list's order; the columns stay in drawing order (sorted copies would double them at the peak)
+    order = np.lexsort((ids, seconds)).astype(np.int32)
+    account.ledger = {"ids": ids, "kinds": kinds, "refs": refs, "order": order}
 
 
 @lru_cache(maxsize=65536)
@@ -541,20 +544,13 @@ FINAL_AT = {"failed": "failedAt", "canceled": "canceledAt", "expired": "expiredA
 def _payment_objects(account: MollieAccount) -> Iterator[tuple]:
     payments = account.platform.payments
     n = len(payments)
-    created_us = np.concatenate(
-        [
-            np.array(payments.created_us, dtype=np.int64),
-            [to_us(g.paid_at - timedelta(minutes=1)) for g in account.ghosts],
-        ]
-    ).astype(np.int64)
+    ghosts_created = [to_us(g.paid_at - timedelta(minutes=1)) for g in account.ghosts]
+    seconds = np.concatenate([np.frombuffer(payments.created_us, dtype=np.int64), ghosts_created]) // 1_000_000
     ids = np.concatenate(
-        [
-            np.frombuffer(bytes(payments.id_chars), dtype="S10"),
-            np.array([g.id[3:] for g in account.ghosts], dtype="S10"),
-        ]
+        [np.frombuffer(payments.id_chars, dtype="S10"), np.array([g.id[3:] for g in account.ghosts], dtype="S10")]
     )
-    order = np.lexsort((ids, created_us // 1_000_000))
-    del ids
+    order = np.lexsort((ids, seconds)).astype(np.int32)
+    del ids, seconds
     settlement_ids = [s["id"] for s in account.settlements]
     for seq, (i,) in enumerate(_chunks(order)):
         w = int(account.settlement_window[i])
@@ -670,7 +666,9 @@ def _ledger_objects(account: MollieAccount, balance_id: str) -> Iterator[tuple]:
     """Mollie's ledger: resultAmount = initialAmount + deductions for every movement on the balance."""
     names, methods = _methods(account)
     ledger = account.ledger
-    for seq, (chars, kind, ref) in enumerate(_chunks(ledger["ids"], ledger["kinds"], ledger["refs"])):
+    for seq, (chars, kind, ref) in enumerate(
+        _chunks(ledger["ids"], ledger["kinds"], ledger["refs"], order=ledger["order"])
+    ):
         kind = LEDGER_KINDS[kind]
         if kind == "payment":
             initial = int(account.amount_cents[ref])

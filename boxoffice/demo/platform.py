@@ -31,6 +31,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from boxoffice.console import StepLines
 from boxoffice.demo.streams import Codes, Spill, TableCopy, from_us, int_column, to_us
 
 TABLES = (
@@ -197,14 +198,12 @@ class Orders:
         self.organization_id = array("i")
         self.month = array("H")  # yymm of created_at, for the order number
         self.status = Codes(ORDER_STATUSES)
-        self.updated_us = int_column()
 
     def append(self, order: dict) -> None:
         self.organization_id.append(order["organization_id"])
         created = order["created_at"]
         self.month.append(created.year % 100 * 100 + created.month)
         self.status.append(order["status"])
-        self.updated_us.append(to_us(order["updated_at"]))
 
     def number(self, order_id: int) -> str:
         return f"ORD-{self.month[order_id - 1]:04d}-{order_id:07d}"
@@ -221,7 +220,7 @@ class Payments:
         self.status = Codes(PAYMENT_STATUSES)
         self.method = Codes([None] + [m for m, _ in METHODS])
         self.failure_reason = Codes([None] + CARD_FAILURE_REASONS)
-        self.amount_cents = int_column()
+        self.amount_cents = array("i")
         self.created_us = int_column()
         self.paid_us = int_column()
         self.updated_us = int_column()
@@ -256,8 +255,9 @@ class PlatformData:
     payments: Payments = field(default_factory=Payments)
     refunds: list[Refund] = field(default_factory=list)  # written last: the Mollie account adds some
     counters: dict[str, int] = field(default_factory=lambda: {"ticket": 0, "payment": 0, "refund": 0, "scan": 0})
-    # orders the Mollie account changed after they were written (written again when the sink closes)
-    changed_orders: set[int] = field(default_factory=set)
+    # orders the Mollie account refunded after they were written: their refund's updated_at (the order's
+    # status is in `orders`), written when the sink closes
+    changed_orders: dict[int, datetime] = field(default_factory=dict)
     # (alert type, subject as the marts name it before hashing) of each planted fraud pattern
     planted_fraud: list[tuple[str, str]] = field(default_factory=list)
     ok_scanned: array = field(default_factory=lambda: array("i"))  # tickets admitted once, in id order
@@ -268,10 +268,11 @@ class PlatformSink:
     refunds and the orders changed since they were written are written, the indexes built, and
     every stream committed."""
 
-    def __init__(self, dsn: str, schema: str = "public"):
-        self.dsn, self.schema = dsn, schema
+    def __init__(self, dsn: str, schema: str = "public", lines: StepLines | None = None):
+        self.dsn, self.schema, self.lines = dsn, schema, lines
         self.data: PlatformData | None = None
         self.counts: dict[str, int] = {}
+        self.step, self.written = "", 0
 
     def __enter__(self) -> PlatformSink:
         with psycopg.connect(self.dsn) as conn:
@@ -285,12 +286,24 @@ class PlatformSink:
 
     def write(self, table: str, row) -> None:
         self.copies[table].write(row)
+        self.written += 1
+        if self.written % 100_000 == 0 and self.lines:
+            self.lines.show(self.step, f"{self.written:,} rows written")
+
+    def begin(self, step: str) -> None:
+        """A new step of the progress lines (the previous one is done)."""
+        if self.lines and self.step:
+            self.lines.show(self.step, f"done, {self.written:,} rows", final=True)
+        self.step, self.written = step, 0
+        if self.lines and step:
+            self.lines.start(step)
 
     def __exit__(self, kind, *exc) -> None:
         if kind is not None:
             for copy in self.copies.values():
                 copy.abort()
             return
+        self.begin("demo: refunds, indexes")
         for refund in self.data.refunds if self.data else ():
             self.write("refunds", refund)
         for table, copy in self.copies.items():
@@ -303,12 +316,13 @@ class PlatformSink:
                 )
             copy.close()
             self.counts[table] = copy.rows
+        self.begin("")
 
 
 def _rewrite_changed_orders(conn: psycopg.Connection, data: PlatformData) -> None:
-    rows = [(data.orders.status[i - 1], from_us(data.orders.updated_us[i - 1]), i) for i in sorted(data.changed_orders)]
+    rows = [(data.orders.status[i - 1], at, i) for i, at in sorted(data.changed_orders.items())]
     with conn.cursor() as cur:
-        cur.executemany("update orders set status = %s, updated_at = %s where id = %s", rows)
+        cur.executemany("update orders set status = %s, updated_at = greatest(updated_at, %s) where id = %s", rows)
     conn.commit()
 
 
@@ -368,13 +382,16 @@ def generate(
     rng = random.Random(seed)
     data = sink.data = PlatformData(as_of=as_of, seed=seed)
     start = as_of - timedelta(days=395)
+    sink.begin("demo: organizations, events, customers")
     churned = _organizations(data, rng, start, max(8, orders // 70))
     _events(data, sink, rng, start, churned)
     customer_domains = _customers(data, sink, rng, start, max(10, int(orders * 0.55)))
     tickets = Spill(TICKET_RECORD)
     try:
+        sink.begin("demo: orders, payments")
         _orders(data, sink, rng, start, orders, customer_domains, tickets)
         del customer_domains
+        sink.begin("demo: tickets, door scans")
         _scans(data, sink, rng, tickets)
     finally:
         tickets.close()
@@ -385,6 +402,7 @@ def generate(
     refunds = list(data.refunds)
     if mirror:
         mirror(data)
+    sink.begin("demo: webhook deliveries")
     _webhooks(data, sink, rng, refunds)
     return data
 
@@ -710,6 +728,7 @@ def _plant_rescans(data: PlatformData, sink: PlatformSink, rng: random.Random) -
     """2. two admitted tickets shown again at another entrance"""
     scanned = data.ok_scanned
     tickets = rng.sample(scanned, min(2, len(scanned)))
+    data.ok_scanned = array("i")  # not needed any more
     conn = sink.copies["scans"].commit()  # the admissions are read back before more scans are written
     first_admissions = [
         conn.execute(

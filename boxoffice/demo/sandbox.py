@@ -74,14 +74,16 @@ class BackgroundStore:
 
     def __init__(self, account: MollieAccount, dsn: str):
         context = multiprocessing.get_context("fork")
-        self.account = account
+        self.counts, self.planted = account.counts, account.planted
         self.receive, send = context.Pipe(duplex=False)
         self.process = context.Process(target=self._run, args=(account, dsn, send), name="mollie-sandbox-store")
         self.process.start()
-        send.close()
+        send.close()  # the parent keeps no reference to the account: its memory is the child's alone
 
     @staticmethod
     def _run(account: MollieAccount, dsn: str, send) -> None:
+        platform = account.platform
+        platform.refunds, platform.events, platform.organizations = [], [], []  # the child writes without them
         try:
             store(account, dsn)
             send.send(None)
@@ -96,7 +98,7 @@ class BackgroundStore:
         self.process.join()
         if error:
             raise RuntimeError(f"writing the Mollie sandbox failed: {error}")
-        return self.account.counts
+        return self.counts
 
     def stop(self) -> None:
         if self.process.is_alive():
