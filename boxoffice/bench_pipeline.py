@@ -143,8 +143,9 @@ def run(orders: int, home: Path, reuse_sources: bool = False) -> tuple[list[Step
         server.drop_database(WAREHOUSE_DB)
         shutil.rmtree(home / "dbt_state", ignore_errors=True)  # what the dropped warehouse was built from
         measured = []
-    else:
+    else:  # a home of its own, from nothing (a warehouse of earlier sources would hold their rows)
         server.down()
+        shutil.rmtree(home, ignore_errors=True)
         print(f"Generating {orders:,} orders in {home} ...", flush=True)
         measured = [Step("generate the demo sources", *_boxoffice(home, "demo", "--orders", str(orders), "--no-run"))]
     slowest = {}

@@ -95,9 +95,14 @@ def cmd_demo(args, settings: Settings) -> int:
     from boxoffice.console import StepLines
     from boxoffice.demo import build, sandbox
 
-    if not settings.embedded:
-        print("note: WAREHOUSE_DSN is set; the demo sources still live in the embedded server")
     server = _server(settings)
+    if settings.embedded:  # its raw rows came from the sources about to be replaced: it starts over
+        server.drop_database(WAREHOUSE_DB)
+    else:
+        print(
+            "note: WAREHOUSE_DSN is set; the demo sources still live in the embedded server, and rows that "
+            "warehouse extracted from earlier demo sources stay in it (drop its schemas to start over)"
+        )
     as_of = datetime.fromisoformat(args.as_of).replace(tzinfo=UTC) if args.as_of else None
     print(f"Generating the demo platform database ({args.orders:,} orders, seed {args.seed}) ...", flush=True)
     sources = build.generate(server, args.orders, args.seed, as_of, args.discrepancy_rate, lines=StepLines())

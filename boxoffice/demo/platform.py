@@ -15,8 +15,8 @@ unique keys stop the COPY when they do.
 from __future__ import annotations
 
 import bisect
-import ipaddress
 import json
+import operator
 import random
 import string
 import struct
@@ -120,6 +120,7 @@ COLUMNS = {
     ),
     "scans": ("id", "ticket_id", "event_id", "qr_code", "device_id", "result", "scanned_at", "created_at"),
 }
+ORDER_ROW, PAYMENT_ROW = (operator.itemgetter(*COLUMNS[t]) for t in ("orders", "payments"))
 # the source's own indexes: the extract reads each table by (updated_at, id) or (created_at, id)
 CURSOR_INDEXES = {
     "orders": "updated_at",
@@ -145,6 +146,17 @@ CARD_FAILURE_REASONS = [
     "invalid_card_number",
 ]
 TICKET_TYPES = [("regular", 1.0, 60), ("early_bird", 0.8, 15), ("vip", 2.5, 10), ("student", 0.7, 15)]
+METHODS_TOTAL = sum(w for _, w in METHODS)
+TICKET_TYPES_TOTAL = sum(t[-1] for t in TICKET_TYPES)
+ORDER_STATUS_WEIGHTS = [
+    ("paid", 86),
+    ("failed", 4),
+    ("expired", 3),
+    ("cancelled", 2),
+    ("refunded", 3),
+    ("partially_refunded", 2),
+]
+ORDER_STATUS_TOTAL = sum(w for _, w in ORDER_STATUS_WEIGHTS)
 TICKET_STATUSES = ("valid", "used", "refunded", "void")
 ORDER_STATUSES = ("pending", "paid", "failed", "expired", "cancelled", "refunded", "partially_refunded")
 PAYMENT_STATUSES = ("open", "paid", "failed", "canceled", "expired")
@@ -333,9 +345,9 @@ def write(dsn: str, orders: int, seed: int, as_of: datetime, fraud: bool = True,
     return sink.counts
 
 
-def _pick(rng: random.Random, weighted: list[tuple]) -> tuple:
-    total = sum(w[-1] for w in weighted)
-    r = rng.uniform(0, total)
+def _pick(rng: random.Random, weighted: list[tuple], total: int | None = None) -> tuple:
+    """An item drawn by its weight (the last element); `total`, the weights' sum, saves summing them per draw."""
+    r = rng.uniform(0, sum(w[-1] for w in weighted) if total is None else total)
     for item in weighted:
         r -= item[-1]
         if r <= 0:
@@ -365,7 +377,8 @@ def mollie_id(rng: random.Random, prefix: str) -> str:
 
 
 def _ip(rng: random.Random) -> str:
-    return str(ipaddress.IPv4Address(rng.randint(0x50000000, 0xBFFFFFFF)))
+    n = rng.randint(0x50000000, 0xBFFFFFFF)
+    return f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"  # str(IPv4Address(n)), without its checks
 
 
 def generate(
@@ -515,14 +528,11 @@ def _draw_order(data, rng, oid, created, event: Event, customer_domains: bytearr
     elif event.status == "cancelled":
         status = "refunded" if rng.random() < 0.9 else "paid"
     else:
-        status = _pick(
-            rng,
-            [("paid", 86), ("failed", 4), ("expired", 3), ("cancelled", 2), ("refunded", 3), ("partially_refunded", 2)],
-        )[0]
-    count = _pick(rng, [(1, 45), (2, 35), (3, 8), (4, 7), (rng.randint(5, 10), 5)])[0]
+        status = _pick(rng, ORDER_STATUS_WEIGHTS, ORDER_STATUS_TOTAL)[0]
+    count = _pick(rng, [(1, 45), (2, 35), (3, 8), (4, 7), (rng.randint(5, 10), 5)], 100)[0]
     lines = []
     for _ in range(count):
-        ttype, factor, _w = _pick(rng, TICKET_TYPES)
+        ttype, factor, _w = _pick(rng, TICKET_TYPES, TICKET_TYPES_TOTAL)
         lines.append((ttype, int(round(event.price * factor, -1))))
     tickets_amount = sum(p for _, p in lines)
     latency = timedelta(seconds=min(3600, rng.lognormvariate(3.5, 1.0)))
@@ -563,7 +573,7 @@ PAYMENT_STATUS_OF_ORDER = {
 def _settle_order(data, sink, rng, order: dict, event: Event, lines: list, tickets: Spill) -> None:
     """The order's payments (a declined card first, sometimes), its refund, its tickets; then the order."""
     status, created, paid_at = order["status"], order["created_at"], order["paid_at"]
-    method = _pick(rng, METHODS)[0]
+    method = _pick(rng, METHODS, METHODS_TOTAL)[0]
     if paid_at and method == "creditcard" and rng.random() < 0.15:  # a declined card before success
         reason = rng.choice(CARD_FAILURE_REASONS)
         _add_payment(data, sink, rng, order, "failed", method, created, created + timedelta(seconds=20), reason)
@@ -606,7 +616,7 @@ def _settle_order(data, sink, rng, order: dict, event: Event, lines: list, ticke
             created_us,
             updated_us,
         )
-    sink.write("orders", [order[c] for c in COLUMNS["orders"]])
+    sink.write("orders", ORDER_ROW(order))
     data.orders.append(order)
 
 
@@ -628,7 +638,7 @@ def _add_payment(data, sink, rng, order, status, method, created, updated, reaso
         "paid_at": paid_at,
         "updated_at": updated,
     }
-    sink.write("payments", [payment[c] for c in COLUMNS["payments"]])
+    sink.write("payments", PAYMENT_ROW(payment))
     data.payments.append(payment)
     return payment["id"]
 
@@ -801,7 +811,7 @@ def _fraud_order(data, sink, rng, event: Event, created, email, ip, status, tick
         "paid_at": created + timedelta(seconds=40) if paid else None,
         "updated_at": created + timedelta(seconds=40),
     }
-    sink.write("orders", [order[c] for c in COLUMNS["orders"]])
+    sink.write("orders", ORDER_ROW(order))
     data.orders.append(order)
     payment_id = _add_payment(
         data,

@@ -40,70 +40,97 @@ DOCS = "https://docs.mollie.com/reference/v2"
 def store(account: MollieAccount, dsn: str) -> dict[str, int]:
     """(Re)create the sandbox's tables and stream every object in; returns counts per kind."""
     with psycopg.connect(dsn) as conn:
-        conn.execute("drop table if exists objects, planted")
-        conn.execute("""
-            create table objects (
-                kind text not null, id text not null, seq bigint not null, parent_id text,
-                settlement_id text, reference text, body jsonb not null)""")
-        conn.execute("""
-            create table planted (kind text, mollie_payment_id text, mollie_refund_id text,
-                                  settlement_id text, expected_match_status text)""")
-        with conn.cursor().copy(
-            "copy objects (kind, id, seq, parent_id, settlement_id, reference, body) from stdin"
-        ) as copy:
-            for kind, ident, seq, parent, settlement, reference, body in account.objects():
-                copy.write_row((kind, ident, seq, parent, settlement, reference, Jsonb(body)))
-        # built after the rows are in: faster than keeping them up to date row by row
-        conn.execute("alter table objects add primary key (kind, id)")
-        # a top-level list's page reads its 251 rows; without it each page sorted every object of its kind
-        conn.execute("create index on objects (kind, seq)")
-        conn.execute("create index on objects (kind, parent_id, seq)")
-        conn.execute("create index on objects (kind, settlement_id, seq)")
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into planted values (%(kind)s, %(mollie_payment_id)s, %(mollie_refund_id)s, "
-                "%(settlement_id)s, %(expected_match_status)s)",
-                account.planted,
-            )
+        _create_tables(conn)
+        _copy_objects(conn, account.objects())
+        _index_and_plant(conn, account.planted)
     return account.counts
 
 
+def _create_tables(conn: psycopg.Connection) -> None:
+    conn.execute("drop table if exists objects, planted")
+    conn.execute("""
+        create table objects (
+            kind text not null, id text not null, seq bigint not null, parent_id text,
+            settlement_id text, reference text, body jsonb not null)""")
+    conn.execute("""
+        create table planted (kind text, mollie_payment_id text, mollie_refund_id text,
+                              settlement_id text, expected_match_status text)""")
+
+
+def _copy_objects(conn: psycopg.Connection, objects) -> None:
+    with conn.cursor().copy(
+        "copy objects (kind, id, seq, parent_id, settlement_id, reference, body) from stdin"
+    ) as copy:
+        for kind, ident, seq, parent, settlement, reference, body in objects:
+            copy.write_row((kind, ident, seq, parent, settlement, reference, Jsonb(body)))
+
+
+def _index_and_plant(conn: psycopg.Connection, planted: list[dict]) -> None:
+    # built after the rows are in: faster than keeping them up to date row by row
+    conn.execute("alter table objects add primary key (kind, id)")
+    # a top-level list's page reads its 251 rows; without it each page sorted every object of its kind
+    conn.execute("create index on objects (kind, seq)")
+    conn.execute("create index on objects (kind, parent_id, seq)")
+    conn.execute("create index on objects (kind, settlement_id, seq)")
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into planted values (%(kind)s, %(mollie_payment_id)s, %(mollie_refund_id)s, "
+            "%(settlement_id)s, %(expected_match_status)s)",
+            planted,
+        )
+
+
 class BackgroundStore:
-    """`store` in a forked process, so the account is written while the platform's last rows are (the
-    account is inherited, not copied; the child never touches the parent's connections)."""
+    """`store` in forked processes, one per part of the account (`MollieAccount.parts`), so the account is
+    written while the platform's last rows are. The account is inherited, not copied; a child never
+    touches the parent's connections. The parent builds the indexes once every part is in."""
 
     def __init__(self, account: MollieAccount, dsn: str):
         context = multiprocessing.get_context("fork")
-        self.counts, self.planted = account.counts, account.planted
-        self.receive, send = context.Pipe(duplex=False)
-        self.process = context.Process(target=self._run, args=(account, dsn, send), name="mollie-sandbox-store")
-        self.process.start()
-        send.close()  # the parent keeps no reference to the account: its memory is the child's alone
+        self.dsn, self.counts, self.planted = dsn, account.counts, account.planted
+        with psycopg.connect(dsn) as conn:
+            _create_tables(conn)
+        self.children = []
+        for i, part in enumerate(account.parts()):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=self._run, args=(account, part, dsn, send), name=f"mollie-store-{i}")
+            process.start()
+            send.close()
+            self.children.append((process, receive))
+        # the parent keeps no reference to the account: its memory is the children's alone
 
     @staticmethod
-    def _run(account: MollieAccount, dsn: str, send) -> None:
+    def _run(account: MollieAccount, part, dsn: str, send) -> None:
         platform = account.platform
         platform.refunds, platform.events, platform.organizations = [], [], []  # the child writes without them
         try:
-            store(account, dsn)
+            with psycopg.connect(dsn) as conn:
+                _copy_objects(conn, part())
             send.send(None)
         except BaseException as exc:  # reported to the parent, which raises it
             send.send(f"{type(exc).__name__}: {exc}")
 
     def result(self) -> dict[str, int]:
-        try:
-            error = self.receive.recv()
-        except EOFError:
-            error = f"the process died (exit code {self.process.exitcode})"
-        self.process.join()
-        if error:
-            raise RuntimeError(f"writing the Mollie sandbox failed: {error}")
+        errors = []
+        for process, receive in self.children:
+            try:
+                error = receive.recv()
+            except EOFError:
+                error = f"the process died (exit code {process.exitcode})"
+            process.join()
+            if error:
+                errors.append(error)
+        if errors:
+            raise RuntimeError(f"writing the Mollie sandbox failed: {'; '.join(errors)}")
+        with psycopg.connect(self.dsn) as conn:
+            _index_and_plant(conn, self.planted)
         return self.counts
 
     def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join()
+        for process, _ in self.children:
+            if process.is_alive():
+                process.kill()
+            process.join()
 
 
 @dataclass
