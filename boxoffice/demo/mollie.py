@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import random
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -177,15 +177,6 @@ class MollieAccount:
     def objects(self) -> Iterator[tuple]:
         """(kind, id, seq, parent id, settlement id, reference, body) of every object, each kind in its
         list order (createdAt, id)."""
-        for part in self.parts():
-            yield from part()
-
-    def parts(self) -> list[Callable[[], Iterator[tuple]]]:
-        """`objects()` in two parts of about the same work, which can be written at the same time: the
-        payments with what they carry, and the balance's ledger."""
-        return [self._payments_and_more, lambda: _ledger_objects(self, BALANCE_ID)]
-
-    def _payments_and_more(self) -> Iterator[tuple]:
         yield from _payment_objects(self)
         yield from _refund_objects(self)
         yield from _chargeback_objects(self)
@@ -193,6 +184,7 @@ class MollieAccount:
             yield "settlement", s["id"], seq, None, None, s["reference"], s
         balance = _balance()
         yield "balance", balance["id"], 0, None, None, None, balance
+        yield from _ledger_objects(self, BALANCE_ID)
 
 
 def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | None = None) -> MollieAccount:
