@@ -44,7 +44,7 @@ def generate(
         account = mollie.build(data, discrepancy_rate=discrepancy_rate)
         writers.append(sandbox.BackgroundStore(account, sandbox_dsn))
         if lines:
-            lines.start(MOLLIE_STEP, f"{MOLLIE_STEP} (alongside)")
+            lines.start(MOLLIE_STEP)  # written alongside the webhooks
 
     try:
         with platform.PlatformSink(source_dsn, lines=lines) as sink:

@@ -12,7 +12,6 @@ written, in the sandbox's list order, so no list of a million objects is ever he
 
 from __future__ import annotations
 
-import bisect
 import random
 from array import array
 from collections.abc import Iterator
@@ -72,8 +71,16 @@ def iso(ts: datetime | None) -> str | None:
 
 
 def money(cents_or_decimal, currency: str = "EUR", places: Decimal = CENT) -> dict:
+    """Mollie's amount object, from whole cents (an int) or a Decimal amount."""
+    if isinstance(cents_or_decimal, int) and places is CENT:  # the common case, a million times: cached
+        return {"value": _cents_text(cents_or_decimal), "currency": currency}
     value = Decimal(cents_or_decimal) / 100 if isinstance(cents_or_decimal, int) else cents_or_decimal
     return {"value": str(value.quantize(places, ROUND_HALF_UP)), "currency": currency}
+
+
+@lru_cache(maxsize=65536)
+def _cents_text(cents: int) -> str:
+    return str((Decimal(cents) / 100).quantize(CENT, ROUND_HALF_UP))
 
 
 def settlement_windows(first: datetime, as_of: datetime) -> list[tuple[datetime, datetime]]:
@@ -106,6 +113,7 @@ class MollieRefund:
     status: str
     created_at: datetime
     description: str
+    settlement_id: str | None = None  # set when the settlements are made
 
 
 @dataclass(slots=True)
@@ -116,6 +124,7 @@ class Chargeback:
     at: datetime
     code: str
     description: str
+    settlement_id: str | None = None  # set when the settlements are made
 
 
 class Windows:
@@ -123,7 +132,6 @@ class Windows:
 
     def __init__(self, windows: list[tuple[datetime, datetime]]):
         self.windows = windows
-        self.starts = [lo for lo, _ in windows]
         self.starts_us = np.array([to_us(lo) for lo, _ in windows], dtype=np.int64)
         self.ends_us = np.array([to_us(hi) for _, hi in windows], dtype=np.int64)
 
@@ -131,10 +139,8 @@ class Windows:
         return len(self.windows)
 
     def of(self, ts: datetime | None) -> int | None:
-        if ts is None:
-            return None
-        i = bisect.bisect_right(self.starts, ts) - 1
-        return i if i >= 0 and ts < self.windows[i][1] else None
+        w = -1 if ts is None else int(self.of_us(np.array([to_us(ts)], dtype=np.int64))[0])
+        return None if w < 0 else w
 
     def of_us(self, us: np.ndarray) -> np.ndarray:
         """The window of each moment (microseconds), -1 where none."""
@@ -184,7 +190,7 @@ class MollieAccount:
             yield "settlement", s["id"], seq, None, None, s["reference"], s
         balance = _balance()
         yield "balance", balance["id"], 0, None, None, None, balance
-        yield from _ledger_objects(self, BALANCE_ID)
+        yield from _ledger_objects(self)
 
 
 def build(platform: PlatformData, discrepancy_rate: float = 0.0005, seed: int | None = None) -> MollieAccount:
@@ -375,16 +381,13 @@ def _settle(account: MollieAccount, rng: random.Random) -> None:
     np.add.at(counts, (window[settled], methods[settled]), 1)
     np.add.at(cents, (window[settled], methods[settled]), account.amount_cents[settled])
     refunds, chargebacks = [[0, 0] for _ in windows.windows], [[0, 0] for _ in windows.windows]
-    for r in account.refunds:
-        w = windows.of(r.created_at) if r.status == "refunded" else None
+    held = [(r, windows.of(r.created_at) if r.status == "refunded" else None) for r in account.refunds]
+    held += [(c, windows.of(c.at)) for c in account.chargebacks]
+    for item, w in held:
         if w is not None:
-            refunds[w][0] += 1
-            refunds[w][1] += r.amount_cents
-    for c in account.chargebacks:
-        w = windows.of(c.at)
-        if w is not None:
-            chargebacks[w][0] += 1
-            chargebacks[w][1] += c.amount_cents
+            totals = refunds if isinstance(item, MollieRefund) else chargebacks
+            totals[w][0] += 1
+            totals[w][1] += item.amount_cents
     for w, (lo, hi) in enumerate(windows.windows):
         by_method = {names[m]: (int(counts[w, m]), int(cents[w, m])) for m in range(len(names)) if counts[w, m]}
         settlement, transfer = _settlement(rng, w == len(windows) - 1, lo, hi, by_method, refunds[w], chargebacks[w])
@@ -392,9 +395,11 @@ def _settle(account: MollieAccount, rng: random.Random) -> None:
         if transfer:
             account.transfers.append(transfer)
     ids = [s["id"] for s in account.settlements]
-    for item in account.planted:
-        w = item.pop("_window")
-        item["settlement_id"] = ids[w] if w is not None and item["kind"] != "refund_platform_only" else None
+    for item, w in held:
+        item.settlement_id = None if w is None else ids[w]
+    for row in account.planted:
+        w = row.pop("_window")
+        row["settlement_id"] = None if w is None else ids[w]
 
 
 def _settlement(rng, is_last, lo, hi, by_method, refunds, chargebacks) -> tuple[dict, tuple | None]:
@@ -525,15 +530,6 @@ def _draw_ledger(account: MollieAccount, rng: random.Random) -> None:
     account.ledger = {"ids": ids, "kinds": kinds, "refs": refs, "order": order}
 
 
-@lru_cache(maxsize=65536)
-def _amount(cents: int) -> str:
-    return str((Decimal(cents) / 100).quantize(CENT, ROUND_HALF_UP))
-
-
-def cents_money(cents: int) -> dict:
-    return {"value": _amount(cents), "currency": "EUR"}
-
-
 def _iso_us(us: int) -> str | None:
     return None if us == NONE_US else (EPOCH + timedelta(seconds=us // 1_000_000)).isoformat()
 
@@ -557,12 +553,12 @@ def _payment_objects(account: MollieAccount) -> Iterator[tuple]:
         settlement_id = settlement_ids[w] if w >= 0 else None
         body = _platform_payment(account, i) if i < n else _ghost_payment(account.ghosts[i - n])
         body["settlementId"] = settlement_id
-        body["amount"] = cents_money(int(account.amount_cents[i]))
+        body["amount"] = money(int(account.amount_cents[i]))
         refunded = int(account.refunded_cents[i])
-        body["amountRefunded"] = cents_money(refunded)
-        body["amountRemaining"] = cents_money(max(0, int(account.amount_cents[i]) - refunded))
+        body["amountRefunded"] = money(refunded)
+        body["amountRemaining"] = money(max(0, int(account.amount_cents[i]) - refunded))
         if account.charged_back_cents[i]:
-            body["amountChargedBack"] = cents_money(int(account.charged_back_cents[i]))
+            body["amountChargedBack"] = money(int(account.charged_back_cents[i]))
         yield "payment", body["id"], seq, None, settlement_id, None, body
 
 
@@ -612,24 +608,21 @@ def _ghost_payment(ghost: Ghost) -> dict:
 
 
 def _refund_objects(account: MollieAccount) -> Iterator[tuple]:
-    windows = account.windows
-    settlement_ids = [s["id"] for s in account.settlements]
     refunds = sorted(account.refunds, key=lambda r: (iso(r.created_at), r.id))
     for seq, r in enumerate(refunds):
-        w = windows.of(r.created_at) if r.status == "refunded" else None
         payment_id = _payment_id(account, r.payment)
         body = {
             "resource": "refund",
             "id": r.id,
-            "amount": cents_money(r.amount_cents),
+            "amount": money(r.amount_cents),
             "status": r.status,
             "createdAt": iso(r.created_at),
             "description": r.description,
             "metadata": None,
             "paymentId": payment_id,
-            "settlementId": None if w is None else settlement_ids[w],
+            "settlementId": r.settlement_id,
         }
-        yield "refund", r.id, seq, payment_id, body["settlementId"], None, body
+        yield "refund", r.id, seq, payment_id, r.settlement_id, None, body
 
 
 def _payment_id(account: MollieAccount, i: int) -> str:
@@ -638,21 +631,19 @@ def _payment_id(account: MollieAccount, i: int) -> str:
 
 
 def _chargeback_objects(account: MollieAccount) -> Iterator[tuple]:
-    settlement_ids = [s["id"] for s in account.settlements]
     for seq, c in enumerate(sorted(account.chargebacks, key=lambda c: (iso(c.at), c.id))):
-        w = account.windows.of(c.at)
         payment_id = _payment_id(account, c.payment)
         body = {
             "resource": "chargeback",
             "id": c.id,
-            "amount": cents_money(c.amount_cents),
+            "amount": money(c.amount_cents),
             "createdAt": iso(c.at),
             "reason": {"code": c.code, "description": c.description},
             "reversedAt": None,
             "paymentId": payment_id,
-            "settlementId": None if w is None else settlement_ids[w],
+            "settlementId": c.settlement_id,
         }
-        yield "chargeback", c.id, seq, payment_id, body["settlementId"], None, body
+        yield "chargeback", c.id, seq, payment_id, c.settlement_id, None, body
 
 
 @lru_cache(maxsize=65536)
@@ -662,7 +653,7 @@ def _fee_cents(method: str, cents: int) -> int:
     return int(fee(method, 1, volume)[2].quantize(CENT, ROUND_HALF_UP) * 100)
 
 
-def _ledger_objects(account: MollieAccount, balance_id: str) -> Iterator[tuple]:
+def _ledger_objects(account: MollieAccount) -> Iterator[tuple]:
     """Mollie's ledger: resultAmount = initialAmount + deductions for every movement on the balance."""
     names, methods = _methods(account)
     ledger = account.ledger
@@ -690,13 +681,13 @@ def _ledger_objects(account: MollieAccount, balance_id: str) -> Iterator[tuple]:
             "resource": "balance_transaction",
             "id": "baltr_" + chars.decode(),
             "type": kind,
-            "resultAmount": cents_money(initial + deductions),
-            "initialAmount": cents_money(initial),
-            "deductions": cents_money(deductions),
+            "resultAmount": money(initial + deductions),
+            "initialAmount": money(initial),
+            "deductions": money(deductions),
             "createdAt": at,
             "context": context,
         }
-        yield "balance_transaction", body["id"], seq, balance_id, None, None, body
+        yield "balance_transaction", body["id"], seq, BALANCE_ID, None, None, body
 
 
 def fee(method: str, count: int, volume: Decimal) -> tuple[Decimal, Decimal, Decimal]:

@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from boxoffice.console import StepLines
-from boxoffice.demo.streams import Codes, Spill, TableCopy, from_us, int_column, to_us
+from boxoffice.demo.streams import Codes, Spill, TableCopy, from_us, to_us
 
 TABLES = (
     "organizations",
@@ -233,9 +233,9 @@ class Payments:
         self.method = Codes([None] + [m for m, _ in METHODS])
         self.failure_reason = Codes([None] + CARD_FAILURE_REASONS)
         self.amount_cents = array("i")
-        self.created_us = int_column()
-        self.paid_us = int_column()
-        self.updated_us = int_column()
+        self.created_us = array("q")
+        self.paid_us = array("q")
+        self.updated_us = array("q")
         self.id_chars = bytearray()  # the 10 characters after "tr_"
 
     def append(self, p: dict) -> None:
@@ -399,15 +399,12 @@ def generate(
     churned = _organizations(data, rng, start, max(8, orders // 70))
     _events(data, sink, rng, start, churned)
     customer_domains = _customers(data, sink, rng, start, max(10, int(orders * 0.55)))
-    tickets = Spill(TICKET_RECORD)
-    try:
+    with Spill(TICKET_RECORD) as tickets:
         sink.begin("demo: orders, payments")
         _orders(data, sink, rng, start, orders, customer_domains, tickets)
         del customer_domains
         sink.begin("demo: tickets, door scans")
         _scans(data, sink, rng, tickets)
-    finally:
-        tickets.close()
     if fraud:
         _plant_fraud(data, sink, random.Random(seed + 1))
     for org in data.organizations:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import struct
 import tempfile
-from array import array
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -87,9 +86,11 @@ class Spill:
     def close(self) -> None:
         self.file.close()
 
+    def __enter__(self) -> Spill:
+        return self
 
-def int_column() -> array:
-    return array("q")
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class Codes:
