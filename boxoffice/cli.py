@@ -5,6 +5,8 @@ boxoffice run                            run everything once against the configu
 boxoffice db up|down|status|url          manage the embedded PostgreSQL
 boxoffice sandbox up|down|status|serve   manage the demo's Mollie sandbox
 boxoffice report reconciliation --month YYYY-MM
+boxoffice export transactions --from YYYY-MM-DD --to YYYY-MM-DD [--organization ID] [--format csv|json|xlsx]
+boxoffice export journal --month YYYY-MM [--format csv|xlsx]
 boxoffice ui [--port P]                  the Dagster UI (dagster dev)
 """
 
@@ -18,7 +20,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from boxoffice.settings import PROJECT_DIR, Settings, SettingsError, home_dir, mask_dsn
+from boxoffice.settings import PROJECT_DIR, ArgumentError, Settings, SettingsError, home_dir, mask_dsn
 from boxoffice.warehouse import WAREHOUSE_DB, EmbeddedServer
 
 
@@ -147,6 +149,42 @@ def cmd_report(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_export(args, settings: Settings) -> int:
+    from boxoffice import exports
+    from boxoffice.console import StepLines
+
+    if args.kind == "journal":
+        if not args.month:
+            raise ArgumentError("export journal needs --month YYYY-MM")
+        month = exports.parse_month(args.month)
+        fmt = exports.check_format(args.format or "csv", exports.JOURNAL_FORMATS)
+        output = Path(args.output or settings.reports_dir / "exports" / f"journal_{args.month}.{fmt}")
+        done = exports.journal(settings.warehouse_dsn, month, fmt, output)
+        print(f"{done.rows:,} journal lines of {args.month} -> {done.path}")
+        return 0
+    if not args.from_ or not args.to:
+        raise ArgumentError("export transactions needs --from YYYY-MM-DD and --to YYYY-MM-DD")
+    start, end = exports.parse_day(args.from_, "--from"), exports.parse_day(args.to, "--to")
+    fmt = exports.check_format(args.format or "csv", exports.TRANSACTION_FORMATS)
+    scope = f"_org{args.organization}" if args.organization is not None else ""
+    output = Path(args.output or settings.reports_dir / "exports" / f"transactions_{start}_{end}{scope}.{fmt}")
+    lines = StepLines(sys.stderr)
+    lines.start("export", "transactions")
+    done = exports.transactions(
+        settings.warehouse_dsn,
+        start,
+        end,
+        args.organization,
+        fmt,
+        output,
+        settings.reporting_timezone,
+        progress=lambda n: lines.show("export", f"{n:,} rows written", label="transactions"),
+    )
+    lines.show("export", f"{done.rows:,} rows written", final=True, label="transactions")
+    print(f"{done.rows:,} money movements from {start} to {end} -> {done.path}")
+    return 0
+
+
 def cmd_bench(args, settings: Settings) -> int:
     if args.kind == "pipeline":
         from boxoffice import bench_pipeline
@@ -222,6 +260,16 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--month", required=True, help="YYYY-MM")
     report.set_defaults(func=cmd_report)
 
+    export = sub.add_parser("export", help="export money movements or the accounting journal for finance")
+    export.add_argument("kind", choices=["transactions", "journal"])
+    export.add_argument("--from", dest="from_", help="transactions: first local day, YYYY-MM-DD")
+    export.add_argument("--to", help="transactions: last local day (included), YYYY-MM-DD")
+    export.add_argument("--organization", type=int, help="transactions: only this organization's")
+    export.add_argument("--month", help="journal: YYYY-MM")
+    export.add_argument("--format", help="csv (default), json (transactions) or xlsx")
+    export.add_argument("--output", help="the file to write (default: REPORTS_DIR/exports/...)")
+    export.set_defaults(func=cmd_export)
+
     bench = sub.add_parser("bench", help="benchmark the extractor (against a raw COPY stream and dlt) or the pipeline")
     bench.add_argument("kind", nargs="?", choices=["extract", "pipeline"], default="extract")
     bench.add_argument("--orders", type=int, default=1_000_000)
@@ -256,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.load()
         return args.func(args, settings)
-    except SettingsError as err:
+    except (SettingsError, ArgumentError) as err:
         print(f"boxoffice: {mask_dsn(str(err))}", file=sys.stderr)
         return 2
     except Unreachable as err:

@@ -17,6 +17,8 @@ import pandas as pd
 import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from boxoffice import exports
+from boxoffice.exports import is_formula_like
 from expectations.runner import sqlalchemy_url
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -56,8 +58,6 @@ REVENUE_SQL = """
     from marts.fct_revenue_by_organization
     order by gmv desc, organization_id
 """
-# A text cell starting with one of these is a formula to a spreadsheet (OWASP: CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Amounts stay numbers in the workbook, shown with their currency. Every amount the marts give is a
 # Decimal (read with coerce_float=False) and every count an int, so the type says which is which.
 MONEY_FORMAT = '#,##0.00 "EUR";-#,##0.00 "EUR"'
@@ -98,6 +98,8 @@ def write_month(warehouse_dsn: str, month: str, reports_dir: Path, timezone: str
     write_csv(settlements, folder / "settlements.csv")
     write_csv(discrepancies, folder / "discrepancies.csv")
     write_csv(daily, folder / "daily.csv")
+    for fmt in exports.JOURNAL_FORMATS:  # the month's accounting journal, as `boxoffice export journal` writes it
+        exports.journal(warehouse_dsn, exports.parse_month(month), fmt, folder / f"journal.{fmt}")
 
     reported = sum(settlements["reported_amount"], Decimal(0))
     expected = sum(settlements["expected_amount"], Decimal(0))
@@ -201,10 +203,6 @@ def write_workbook(path: Path, sheets: dict[str, pd.DataFrame]) -> None:
         for row in frame.itertuples(index=False):
             sheet.append([body(sheet, value) for value in row])
     book.save(path)
-
-
-def is_formula_like(value) -> bool:
-    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:

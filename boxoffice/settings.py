@@ -45,6 +45,10 @@ class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line and names the setting."""
 
 
+class ArgumentError(Exception):
+    """A command's argument is malformed or names nothing there is; the message is one line naming it."""
+
+
 def home_dir() -> Path:
     """Where the embedded server, the Dagster instance and the demo's state live."""
     return Path(os.environ.get("BOXOFFICE_HOME") or PROJECT_DIR / ".boxoffice").resolve()

@@ -24,3 +24,21 @@
 {% macro is_refunded(status_column) -%}
     ({{ status_column }} not in ('failed', 'canceled'))
 {%- endmacro %}
+
+{#- Mollie's balance transaction types -> the kinds of money movement finance exports (fct_money_movements).
+    Mollie takes most of its fees off each movement (deductions); the types it books fees as movements of their
+    own are mollie_fee. A type Mollie adds later is 'other' until it is mapped here. -#}
+{% macro money_movement_type(type_column) -%}
+    case
+        when {{ type_column }} in ('payment', 'capture', 'split-payment', 'post-payment-split-payment') then 'payment'
+        when {{ type_column }} in ('refund', 'returned-refund', 'platform-payment-refunded') then 'refund'
+        when {{ type_column }} in ('chargeback', 'chargeback-reversal', 'platform-payment-chargeback')
+            then 'chargeback'
+        when {{ type_column }} in (
+            'outgoing-transfer', 'canceled-outgoing-transfer', 'returned-transfer', 'outgoing-custom-amount-transfer'
+        ) then 'payout'
+        when {{ type_column }} like '%-fee' or {{ type_column }} like '%-commission'
+            or {{ type_column }} = 'invoice-compensation' then 'mollie_fee'
+        else 'other'
+    end
+{%- endmacro %}
