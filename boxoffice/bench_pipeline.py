@@ -1,7 +1,8 @@
 """`make bench-pipeline`: the whole pipeline at scale, as a user would run it, in a home of its own.
 
 Measures, each in a fresh process (its peak RSS from wait4): generating the demo sources, the first run
-(by step), two runs with no source change, and a run after 1% of the orders and payments changed. Reports dbt's
+(by step), two runs with no source change, a run after 1% of the orders and payments changed, and finance's
+export of every money movement as CSV, JSON and XLSX. Reports dbt's
 ten slowest models and tests, and the Mollie extract's requests per second against a plain page walk of the
 same endpoints, in the same run. Results go to docs/benchmarks.md.
 """
@@ -163,10 +164,38 @@ def run(orders: int, home: Path, reuse_sources: bool = False) -> tuple[list[Step
         step.steps = step_seconds(home, started)
         measured.append(step)
         slowest[name] = slowest_dbt_nodes(started)
+    measured += export_steps(home)
     return measured, changed, slowest, mollie_rates(home)
 
 
-def report(orders: int, measured: list[Step], changed: int, slowest: dict, rates: dict, where: str, args: str) -> str:
+EXPORT_FORMATS = ("csv", "json", "xlsx")
+
+
+def export_steps(home: Path) -> list[Step]:
+    """Finance's export of every money movement, one fresh process per format (its peak RSS is the export's)."""
+    every_day = ("--from", "2000-01-01", "--to", "2099-12-31")
+    steps = []
+    for fmt in EXPORT_FORMATS:
+        print(f"export transactions ({fmt}) ...", flush=True)
+        steps.append(
+            Step(
+                f"export every money movement ({fmt})",
+                *_boxoffice(home, "export", "transactions", *every_day, "--format", fmt),
+            )
+        )
+    return steps
+
+
+def movements(home: Path) -> int:
+    from boxoffice.warehouse import WAREHOUSE_DB, EmbeddedServer
+
+    with psycopg.connect(EmbeddedServer(home).url(WAREHOUSE_DB)) as conn:
+        return conn.execute("select count(*) from marts.fct_money_movements").fetchone()[0]
+
+
+def report(
+    orders: int, measured: list[Step], changed: int, slowest: dict, rates: dict, where: str, args: str, home: Path
+) -> str:
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d}: the pipeline at {orders:,} orders",
         "",
@@ -177,7 +206,8 @@ def report(orders: int, measured: list[Step], changed: int, slowest: dict, rates
         "|---|---|---|",
     ]
     lines += [f"| {m.name} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} |" for m in measured]
-    lines += ["", f"The 1% change: {changed:,} rows of orders and payments.", "", "Dagster steps (seconds):", ""]
+    lines += ["", f"The 1% change: {changed:,} rows of orders and payments."]
+    lines += [f"The exports wrote every money movement: {movements(home):,} rows.", "", "Dagster steps (seconds):", ""]
     runs = [m for m in measured if m.steps]
     lines += ["| step | " + " | ".join(m.name for m in runs) + " |", "|---|" + "---|" * len(runs)]
     for key in sorted({k for m in runs for k in m.steps}, key=lambda k: -runs[0].steps.get(k, 0)):
@@ -204,7 +234,7 @@ def main(orders: int, reuse_sources: bool = False) -> None:
     home = home_dir() / "bench_pipeline"
     measured, changed, slowest, rates = run(orders, home, reuse_sources)
     args = f"--orders {orders}" + (" --reuse-sources" if reuse_sources else "")
-    text = report(orders, measured, changed, slowest, rates, machine(EmbeddedServer(home).url()), args)
+    text = report(orders, measured, changed, slowest, rates, machine(EmbeddedServer(home).url()), args, home)
     print("\n" + text)
     prepend_to_benchmarks(text)
     EmbeddedServer(home).down()

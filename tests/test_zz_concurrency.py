@@ -27,11 +27,14 @@ def wait_until_it_holds_the_warehouse(child: subprocess.Popen, dsn: str, timeout
     return holder
 
 
-def run_of(pid: int, timeout: float = 60) -> dg.DagsterRun:
-    """The Dagster run a `boxoffice run` process started (it takes the lock first, then starts its load run)."""
+def run_of(pid: int, timeout: float = 60, started: bool = False) -> dg.DagsterRun:
+    """The Dagster run a `boxoffice run` process created (it takes the lock first, then creates its load run);
+    with `started`, once that run has started (a run is created NOT_STARTED, then starts)."""
     deadline = time.monotonic() + timeout
     with dg.DagsterInstance.get() as instance:
-        while not (runs := instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(pid)}))):
+        while not (runs := instance.get_runs(filters=dg.RunsFilter(tags={PID_TAG: str(pid)}))) or (
+            started and runs[0].status == dg.DagsterRunStatus.NOT_STARTED
+        ):
             assert time.monotonic() < deadline, f"process {pid} started no Dagster run"
             time.sleep(0.2)
     (run,) = runs
@@ -39,7 +42,7 @@ def run_of(pid: int, timeout: float = 60) -> dg.DagsterRun:
 
 
 def test_a_second_run_is_told_who_holds_the_warehouse_and_a_killed_run_is_marked_failed(
-    runs, settings, monkeypatch, capfd
+    runs, settings, source, monkeypatch, capfd
 ):
     child = subprocess.Popen(
         [sys.executable, "-m", "boxoffice.cli", "run"], cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -54,13 +57,15 @@ def test_a_second_run_is_told_who_holds_the_warehouse_and_a_killed_run_is_marked
         assert (
             f"pid {child.pid} " in err and "waited 1s (RUN_LOCK_WAIT_SECONDS)" in err and holder.split(" (")[0] in err
         )
-        run_of(child.pid)  # its load has started
+        run_of(child.pid, started=True)  # its load has started
     finally:
         os.kill(child.pid, signal.SIGKILL)  # mid-run, as a crash or an impatient operator would
         child.wait(timeout=30)
     assert run_of(child.pid).status == dg.DagsterRunStatus.STARTED  # what a kill leaves behind
 
     monkeypatch.setenv("RUN_LOCK_WAIT_SECONDS", "60")
+    # a change in the source meanwhile, so the next run has a build to show (whatever the killed run loaded)
+    source.execute("update orders set updated_at = now() where id = (select min(id) from orders)")
     assert main(["run"]) == 0  # the next start finishes the work the killed run left
     killed = run_of(child.pid)
     assert killed.status == dg.DagsterRunStatus.FAILURE

@@ -16,9 +16,17 @@ with settlements as (
     where status <> 'open'
 ),
 
-items as (
+-- two reads of the items, each filtered: one shared CTE would be materialized whole (a million rows at 1M orders)
+settled_payments as (
     select * from {{ ref('fct_settlement_items') }}
-    where settlement_id in (select settlement_id from settlements)
+    where item_type in ('payment', 'capture') and platform_amount is not null
+      and settlement_id in (select settlement_id from settlements)
+),
+
+discrepancies as (
+    select * from {{ ref('fct_settlement_items') }}
+    where discrepancy_reason is not null
+      and settlement_id in (select settlement_id from settlements)
 ),
 
 orders as (
@@ -40,9 +48,8 @@ settled_fees as (
         i.settlement_id,
         sum(o.service_fee_amount) as service_fees,
         sum(o.platform_fee_amount) as platform_fees
-    from items as i
+    from settled_payments as i
     inner join orders as o on o.order_number = i.order_number
-    where i.item_type in ('payment', 'capture') and i.platform_amount is not null
     group by i.settlement_id
 ),
 
@@ -75,8 +82,7 @@ explained as (
         i.mollie_item_id,
         i.discrepancy_reason,
         sum(i.mollie_amount - coalesce(i.platform_amount, 0)) as amount
-    from items as i
-    where i.discrepancy_reason is not null
+    from discrepancies as i
     group by i.settlement_id, i.mollie_item_id, i.discrepancy_reason
     having sum(i.mollie_amount - coalesce(i.platform_amount, 0)) <> 0
 ),
