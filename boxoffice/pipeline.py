@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 
+from boxoffice.alerts import config_of
 from boxoffice.settings import PROJECT_DIR, Settings
 from extract import mollie as mollie_extract
 from extract import platform as platform_extract
@@ -47,6 +48,8 @@ class RunOutcome:
     rows_quarantined: int = 0
     materialized: int = 0  # assets materialized (tables loaded, models built, reports written)
     build: object = None  # the build plan (orchestration.build_plan.BuildPlan): what was built, and why
+    alerts: object = None  # the run's notifications on its checks and steps (boxoffice.alerts.Delivery)
+    alerts_sent: int = 0  # notifications sent in all, those of the alert notifications asset too
 
     @property
     def ok(self) -> bool:
@@ -99,9 +102,27 @@ def run_everything(
                 show_outside_a_run("plan: what the load changed", what, time.monotonic() - started)
             build = _build(defs, instance, launch, plan, settings, full_refresh)
             results += [build] if build is not None else []
-        outcome = read_outcome(results, log_path, latest_check_evaluations(instance, defs))
+        evaluations = latest_check_evaluations(instance, defs)
+        outcome = read_outcome(results, log_path, evaluations)
+        outcome.alerts = _notify(settings, outcome, evaluations, results[-1].run_id)
+        outcome.alerts_sent += len(outcome.alerts.sent)
     outcome.build = plan
     return outcome
+
+
+def _notify(settings: Settings, outcome: RunOutcome, evaluations: list, run_id: str):
+    """The run's notifications (boxoffice/alerts.py): each blocking check that failed or could not run, else a
+    failed step. A notification that cannot be sent never fails the run: it is told in the summary."""
+    from boxoffice import alerts
+    from orchestration.alert_assets import check_notifications, run_notification
+
+    notifications = check_notifications(evaluations, run_id)
+    if not notifications and outcome.failed_steps:
+        notifications = [run_notification("boxoffice run", outcome.failed_steps, run_id)]
+    try:
+        return alerts.notify(settings, notifications)
+    except psycopg.Error as err:
+        return alerts.Delivery(failed=[f"alerts: {str(err).strip().splitlines()[0]}"])
 
 
 @contextlib.contextmanager
@@ -223,6 +244,7 @@ def _read_events(result, outcome: RunOutcome) -> None:
         if "rows_written" in metadata:
             outcome.rows_written[table] = int(metadata["rows_written"])
         outcome.rows_quarantined += int(metadata.get("rows_quarantined", 0))
+        outcome.alerts_sent += int(metadata.get("alerts_sent", 0))  # by the alert notifications asset
         if metadata.get("rows_in_future"):
             outcome.rows_in_future.append(metadata["rows_in_future_note"])
         outcome.materialized += 1
@@ -331,4 +353,10 @@ def _print_findings(settings: Settings, outcome: RunOutcome) -> None:
         print(f"NOTE: {line} (loaded; the cursor stays at the source's clock)")
     for step in outcome.failed_steps:
         print(f"FAILED STEP:               {step}")
+    if outcome.alerts_sent:
+        config = config_of(settings)
+        where = ", ".join(str(w) for w in (config.webhook_url, config.smtp_host, config.log_path) if w)
+        print(f"Alerts sent:               {outcome.alerts_sent} (to {where})")
+    for failure in outcome.alerts.failed if outcome.alerts is not None else []:
+        print(f"ALERT NOT DELIVERED:       {failure}")
     print(f"Full run log (dbt output): {outcome.log_path}")

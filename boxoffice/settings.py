@@ -99,6 +99,58 @@ def _parse_as_of(value: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where notifications go (boxoffice/alerts.py): a Slack-compatible webhook and/or email; always the alert log."""
+
+    log_path: Path
+    webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "boxoffice@localhost"
+    smtp_to: tuple[str, ...] = ()
+    smtp_starttls: bool = True
+    cooldown_minutes: int = 60  # a condition that lasts is notified once per this
+    dagster_url: str = "http://127.0.0.1:3000"  # the notifications link to the run there
+
+    @classmethod
+    def load(cls, env: dict[str, str], home: Path) -> AlertSettings:
+        urls = {}
+        for var, default in (("ALERT_WEBHOOK_URL", ""), ("DAGSTER_URL", "http://127.0.0.1:3000")):
+            value = (env.get(var) or default).rstrip("/")
+            parsed = urlparse(value)
+            if value and (parsed.scheme not in ("http", "https") or not parsed.netloc):
+                raise SettingsError(f"{var} is malformed: expected an http(s):// URL, got {value!r}")
+            urls[var] = value or None
+        ints = {}
+        for var, default in (("ALERT_SMTP_PORT", 587), ("ALERT_COOLDOWN_MINUTES", 60)):
+            raw = env.get(var) or str(default)
+            if not raw.isdigit():
+                raise SettingsError(f"{var} is malformed: expected a whole number, got {raw!r}")
+            ints[var] = int(raw)
+        host = env.get("ALERT_SMTP_HOST") or None
+        to = tuple(a.strip() for a in (env.get("ALERT_SMTP_TO") or "").split(",") if a.strip())
+        if host and not to:
+            raise SettingsError("ALERT_SMTP_TO is not set: ALERT_SMTP_HOST needs the addresses to send to")
+        if any("@" not in a for a in to):
+            raise SettingsError(f"ALERT_SMTP_TO is malformed: expected comma-separated email addresses, got {to!r}")
+        return cls(
+            log_path=home / "alerts.log",
+            webhook_url=urls["ALERT_WEBHOOK_URL"],
+            smtp_host=host,
+            smtp_port=ints["ALERT_SMTP_PORT"],
+            smtp_user=env.get("ALERT_SMTP_USER") or None,
+            smtp_password=env.get("ALERT_SMTP_PASSWORD") or None,
+            smtp_from=env.get("ALERT_SMTP_FROM") or "boxoffice@localhost",
+            smtp_to=to,
+            smtp_starttls=(env.get("ALERT_SMTP_STARTTLS") or "true").lower() not in ("0", "false", "no"),
+            cooldown_minutes=ints["ALERT_COOLDOWN_MINUTES"],
+            dagster_url=urls["DAGSTER_URL"],
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     warehouse_dsn_override: str | None = None
     source_dsn_value: str | None = None
@@ -118,6 +170,7 @@ class Settings:
     mollie_concurrency: int = DEFAULT_MOLLIE_CONCURRENCY
     dbt_work_mem_mb: int = DEFAULT_DBT_WORK_MEM_MB
     as_of_max_age_minutes: int = DEFAULT_AS_OF_MAX_AGE_MINUTES  # as-of marts are rebuilt at least this often
+    alerts: AlertSettings | None = None  # None: the defaults, the alert log in `home`
 
     @classmethod
     def load(cls) -> Settings:
@@ -184,6 +237,7 @@ class Settings:
             mollie_api_token_value=token,
             reporting_timezone=tz,
             reports_dir=reports,
+            alerts=AlertSettings.load(env, home_dir()),
         )
 
     def require_sources(self) -> None:

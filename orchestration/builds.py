@@ -8,6 +8,7 @@ import dagster as dg
 
 from boxoffice import dbt_project
 from orchestration import build_plan
+from orchestration.alert_assets import ALERT_RULES, FRAUD_ALERTS, alert_notifications
 from orchestration.checks import SUITES
 from orchestration.dbt_assets import DBT_STEP, BoxofficeTranslator, boxoffice_dbt_assets
 from orchestration.report_assets import reconciliation_reports
@@ -17,7 +18,8 @@ from orchestration.resources import BoxofficeSettings
 def build_selection(plan: build_plan.BuildPlan) -> tuple[set[dg.AssetKey], set[dg.AssetCheckKey]]:
     """The assets and checks of a planned build: the planned models with their dbt tests, the dbt tests of the
     sources with new rows and those planned alone (changed, or failed last time), the reports when any model is
-    built, and each GX suite that reads a built model or a source with new rows."""
+    built, the alert notifications when the fraud alerts or the alert rules are, and each GX suite that reads a
+    built model or a source with new rows."""
     from dagster_dbt.asset_utils import get_asset_check_key_for_test
 
     manifest = dbt_project.manifest()
@@ -33,7 +35,10 @@ def build_selection(plan: build_plan.BuildPlan) -> tuple[set[dg.AssetKey], set[d
         if reads_models & built or reads_sources & set(plan.fresher_sources):
             asset = dg.AssetKey(list(suite.asset))
             checks |= {dg.AssetCheckKey(asset, e.name) for e in suite.expectations}
-    return models | ({reconciliation_reports.key} if models else set()), checks
+    downstream = {reconciliation_reports.key} if models else set()
+    if models & {FRAUD_ALERTS, ALERT_RULES}:  # new fraud alerts, rules evaluated again: notify what is due
+        downstream.add(alert_notifications.key)
+    return models | downstream, checks
 
 
 def build_request(

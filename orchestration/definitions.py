@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from orchestration.alert_assets import alert_notifications, notify_failed_runs
 from orchestration.builds import build_after_each_load
 from orchestration.checks import suite_checks
 from orchestration.dbt_assets import boxoffice_dbt_assets, dbt_project
@@ -59,11 +60,11 @@ daily = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    assets=[extract_sources, build_settings, boxoffice_dbt_assets, reconciliation_reports],
+    assets=[extract_sources, build_settings, boxoffice_dbt_assets, reconciliation_reports, alert_notifications],
     asset_checks=suite_checks,
     jobs=[everything, load, build],
     schedules=[daily],
-    sensors=[build_after_load],
+    sensors=[build_after_load, notify_failed_runs],
     executor=dg.in_process_executor,
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     resources={

@@ -31,7 +31,7 @@ def test_a_run_with_no_source_change_builds_nothing(runs):
     assert second.build.nothing, second.build
     nodes = dbt_project.manifest()["nodes"].values()
     models = sum(1 for n in nodes if n["resource_type"] in ("model", "seed"))
-    assert first.materialized - second.materialized == models + 1  # the models and the reports: not again
+    assert first.materialized - second.materialized == models + 2  # the models, reports and alerts: not again
     # the checks not rerun keep their findings: the summary reads each check's latest evaluation
     assert second.warned_checks == first.warned_checks != []
     assert second.ok
