@@ -1,7 +1,7 @@
 """`boxoffice`: the command line of the warehouse.
 
 boxoffice demo [--orders N] [--seed S]   generate the demo sources and run the whole pipeline
-boxoffice run                            run everything once against the configured sources
+boxoffice run [--job NAME]               run everything once against the configured sources (or one job)
 boxoffice db up|down|status|url          manage the embedded PostgreSQL
 boxoffice sandbox up|down|status|serve   manage the demo's Mollie sandbox
 boxoffice report reconciliation --month YYYY-MM
@@ -68,7 +68,7 @@ def cmd_sandbox(args, settings: Settings) -> int:
     return 0
 
 
-def _run_pipeline(settings: Settings, full_refresh: bool = False) -> int:
+def _run_pipeline(settings: Settings, full_refresh: bool = False, job: str | None = None) -> int:
     from boxoffice import pipeline, preflight
 
     settings.require_sources()
@@ -77,8 +77,12 @@ def _run_pipeline(settings: Settings, full_refresh: bool = False) -> int:
 
         build.ensure_sandbox(_server(settings))
     preflight.check(settings)
-    print("Running the pipeline: extract -> dbt build -> Great Expectations -> reports ...", flush=True)
-    outcome = pipeline.run_everything(settings, full_refresh=full_refresh, progress=True)
+    if job:
+        print(f"Running the job {job} ...", flush=True)
+        outcome = pipeline.run_job(settings, job, progress=True)
+    else:
+        print("Running the pipeline: extract -> dbt build -> Great Expectations -> reports ...", flush=True)
+        outcome = pipeline.run_everything(settings, full_refresh=full_refresh, progress=True)
     if outcome.not_started:
         print(f"boxoffice: the run did not start: {outcome.not_started}", file=sys.stderr)
         return 1
@@ -90,7 +94,9 @@ def _run_pipeline(settings: Settings, full_refresh: bool = False) -> int:
 
 
 def cmd_run(args, settings: Settings) -> int:
-    return _run_pipeline(settings, full_refresh=args.full_refresh)
+    if args.job and args.full_refresh:
+        raise ArgumentError("--full-refresh is for the whole run, not for --job")
+    return _run_pipeline(settings, full_refresh=args.full_refresh, job=args.job)
 
 
 def cmd_demo(args, settings: Settings) -> int:
@@ -252,6 +258,11 @@ def parser() -> argparse.ArgumentParser:
         "--full-refresh",
         action="store_true",
         help="re-read every source ignoring cursors, and rebuild incremental models from scratch",
+    )
+    run.add_argument(
+        "--job",
+        choices=["micro_batch", "mollie_reconciliation", "finance_reports"],
+        help="run one scheduled job alone, as the Dagster daemon would (see orchestration/jobs.py)",
     )
     run.set_defaults(func=cmd_run)
 

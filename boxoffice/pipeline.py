@@ -50,6 +50,7 @@ class RunOutcome:
     build: object = None  # the build plan (orchestration.build_plan.BuildPlan): what was built, and why
     alerts: object = None  # the run's notifications on its checks and steps (boxoffice.alerts.Delivery)
     alerts_sent: int = 0  # notifications sent in all, those of the alert notifications asset too
+    job: str | None = None  # a scheduled job run alone (run_job); None: the load and its build
 
     @property
     def ok(self) -> bool:
@@ -57,28 +58,25 @@ class RunOutcome:
         return self.success and not (self.failed_checks or self.errored_checks or self.tables_not_loaded)
 
 
-def run_everything(
-    settings: Settings, log_level: str = "WARNING", full_refresh: bool = False, progress: bool = False
-) -> RunOutcome:
-    """The load, then a build of what it changed (orchestration/build_plan.py): two runs in the Dagster instance.
-    The checks' outcome is each check's latest evaluation: one not rerun (nothing it reads changed) stands."""
-    prepare_dagster_home(settings)
-    import dagster as dg
-
-    from orchestration import build_plan
-    from orchestration.definitions import defs  # parses the dbt project first when a file of it is newer
-    from orchestration.definitions import load as load_job
-
-    log_path = settings.home / "logs" / "last_run.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    launch = {
+def _launch(log_level: str, progress: bool) -> dict:
+    return {
         "raise_on_error": False,
         "tags": {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
         "loggers": {"console": {"config": {"log_level": log_level}}, **({"progress": {}} if progress else {})},
     }
+
+
+@contextlib.contextmanager
+def _session(settings: Settings):
+    """The warehouse's run lock, the Dagster instance and the run log for a command's runs; yields (why the
+    warehouse could not be had or None, the instance, the log's path). dagster-dbt re-emits every dbt log line
+    on stdout and Dagster logs errors with their tracebacks on stderr: they go to the run log, the console gets
+    the summary."""
+    import dagster as dg
+
+    log_path = settings.home / "logs" / "last_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     holder = f"boxoffice run pid {os.getpid()} on {socket.gethostname()}"
-    # dagster-dbt re-emits every dbt log line on stdout and Dagster logs errors with their tracebacks on stderr:
-    # keep them in the run log, the console gets the summary. The lock is held from the load to the build's end.
     with (
         _locked(settings, holder) as busy,
         dg.DagsterInstance.get() as instance,
@@ -87,6 +85,22 @@ def run_everything(
         contextlib.redirect_stderr(log),
     ):
         fail_dead_runs(instance)
+        yield busy, instance, log_path
+
+
+def run_everything(
+    settings: Settings, log_level: str = "WARNING", full_refresh: bool = False, progress: bool = False
+) -> RunOutcome:
+    """The load, then a build of what it changed (orchestration/build_plan.py): two runs in the Dagster instance,
+    the lock held from the load to the build's end. The checks' outcome is each check's latest evaluation: one not
+    rerun (nothing it reads changed) stands."""
+    prepare_dagster_home(settings)
+    from orchestration import build_plan
+    from orchestration.definitions import defs  # parses the dbt project first when a file of it is newer
+    from orchestration.definitions import load as load_job
+
+    launch = _launch(log_level, progress)
+    with _session(settings) as (busy, instance, log_path):
         if busy:
             return RunOutcome(success=False, not_started=busy, log_path=log_path)
         extract = {EXTRACT_STEP: {"full_refresh": full_refresh}}
@@ -107,6 +121,24 @@ def run_everything(
         outcome.alerts = _notify(settings, outcome, evaluations, results[-1].run_id)
         outcome.alerts_sent += len(outcome.alerts.sent)
     outcome.build = plan
+    return outcome
+
+
+def run_job(settings: Settings, job_name: str, log_level: str = "WARNING", progress: bool = False) -> RunOutcome:
+    """One of the scheduled jobs (orchestration/jobs.py: the micro-batch, the Mollie reconciliation, finance's
+    reports) in this process, as the daemon would run it, holding the warehouse like any run."""
+    prepare_dagster_home(settings)
+    from orchestration.definitions import defs
+
+    with _session(settings) as (busy, instance, log_path):
+        if busy:
+            return RunOutcome(success=False, not_started=busy, log_path=log_path)
+        result = _execute(defs.resolve_job_def(job_name), instance, _launch(log_level, progress), {})
+        evaluations = result.get_asset_check_evaluations()
+        outcome = read_outcome([result], log_path, evaluations)
+        outcome.alerts = _notify(settings, outcome, evaluations, result.run_id)
+        outcome.alerts_sent += len(outcome.alerts.sent)
+    outcome.job = job_name
     return outcome
 
 
@@ -329,7 +361,7 @@ def _print_figures(settings: Settings, outcome: RunOutcome) -> None:
     written = sum(outcome.rows_written.values())
     held = f"{outcome.rows_quarantined:,} quarantined, see raw._quarantine"
     print(f"\nThis run wrote {written:,} new or changed rows to raw ({held})")
-    print(build_line(outcome.build))
+    print(build_line(outcome.build) if outcome.job is None else f"Job {outcome.job}: {outcome.materialized} assets")
     s = summary(settings)
     print(f"\nGMV (paid orders):         EUR {s['gmv']:,.2f} over {s['paid_orders']:,} orders")
     print(f"Tickets sold:              {s['tickets_sold']:,}")

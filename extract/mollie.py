@@ -136,6 +136,11 @@ def iterate(first_page) -> Iterator[dict]:
         page = page.get_next()
 
 
+def settlement_statuses(client: Client) -> dict[str, str]:
+    """Every settlement's id and status: what a sensor compares to learn that Mollie settled or paid out."""
+    return {obj["id"]: obj["status"] for obj in iterate(client.settlements.list(limit=PAGE_SIZE))}
+
+
 def _rows(objects: Iterable[dict], *parent: str) -> Iterator[tuple]:
     for obj in objects:
         yield (*parent, obj["id"], Jsonb(obj))

@@ -13,14 +13,21 @@ from orchestration.builds import build_after_each_load
 from orchestration.checks import suite_checks
 from orchestration.dbt_assets import boxoffice_dbt_assets, dbt_project
 from orchestration.extract_assets import extract_sources
+from orchestration.jobs import (
+    WAREHOUSE_TAGS,
+    finance_reports,
+    micro_batch,
+    mollie_reconciliation,
+    mollie_settlements,
+    schedules,
+)
 from orchestration.progress import progress_logger
 from orchestration.report_assets import reconciliation_reports
 from orchestration.resources import LOCK, BoxofficeSettings, WarehouseLock
 from orchestration.warehouse_assets import build_settings
 
 # Runs write one warehouse: in process, so the run's lock (resources.WarehouseLock) is taken once and held
-# from the first step to the last; Dagster's run queue lets one such run go at a time (dagster.yaml).
-WAREHOUSE_TAGS = {"boxoffice/warehouse": "write"}
+# from the first step to the last; Dagster's run queue lets one such run go at a time (dagster.yaml, WAREHOUSE_TAGS).
 
 everything = dg.define_asset_job(
     "boxoffice_everything",
@@ -52,19 +59,13 @@ build = dg.define_asset_job(
 
 build_after_load = build_after_each_load(load, build)
 
-daily = dg.ScheduleDefinition(
-    job=everything,
-    cron_schedule="0 6 * * *",
-    execution_timezone="Europe/Amsterdam",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-)
 
 defs = dg.Definitions(
     assets=[extract_sources, build_settings, boxoffice_dbt_assets, reconciliation_reports, alert_notifications],
     asset_checks=suite_checks,
-    jobs=[everything, load, build],
-    schedules=[daily],
-    sensors=[build_after_load, notify_failed_runs],
+    jobs=[everything, load, build, micro_batch, mollie_reconciliation, finance_reports],
+    schedules=schedules(everything),
+    sensors=[build_after_load, notify_failed_runs, mollie_settlements],
     executor=dg.in_process_executor,
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     resources={
