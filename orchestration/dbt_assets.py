@@ -1,6 +1,7 @@
 """dbt models as Dagster assets (dagster-dbt); dbt tests become asset checks."""
 
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,19 @@ class BoxofficeTranslator(DagsterDbtTranslator):
             return dg.AssetKey(["raw", dbt_resource_props["identifier"]])
         schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
         return dg.AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        """A model whose dbt meta sets freshness_warn_minutes / freshness_fail_minutes (dbt_project.yml) gets a
+        freshness policy: the Dagster UI shows it stale when it has not been rebuilt for that long."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        meta = (manifest["nodes"].get(unique_id) or {}).get("meta") or {}
+        if "freshness_fail_minutes" not in meta:
+            return spec
+        fail = timedelta(minutes=int(meta["freshness_fail_minutes"]))
+        warn = timedelta(minutes=int(meta["freshness_warn_minutes"])) if "freshness_warn_minutes" in meta else None
+        return spec.replace_attributes(
+            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=fail, warn_window=warn)
+        )
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return dbt_resource_props.get("config", {}).get("schema") or "dbt"

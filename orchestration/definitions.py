@@ -13,6 +13,7 @@ from orchestration.builds import build_after_each_load
 from orchestration.checks import suite_checks
 from orchestration.dbt_assets import boxoffice_dbt_assets, dbt_project
 from orchestration.extract_assets import extract_sources
+from orchestration.freshness import source_freshness
 from orchestration.jobs import (
     WAREHOUSE_TAGS,
     finance_reports,
@@ -62,7 +63,7 @@ build_after_load = build_after_each_load(load, build)
 
 defs = dg.Definitions(
     assets=[extract_sources, build_settings, boxoffice_dbt_assets, reconciliation_reports, alert_notifications],
-    asset_checks=suite_checks,
+    asset_checks=[*suite_checks, source_freshness],
     jobs=[everything, load, build, micro_batch, mollie_reconciliation, finance_reports],
     schedules=schedules(everything),
     sensors=[build_after_load, notify_failed_runs, mollie_settlements],

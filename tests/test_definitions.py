@@ -43,4 +43,5 @@ def test_lineage_runs_from_raw_through_marts_to_reports(runs):
         "paid_gmv_matches_mollie": True,
         "control_totals_kept": True,
         "journal_entries_balance": True,
+        "source_freshness": False,  # a stale source warns
     }

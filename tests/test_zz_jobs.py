@@ -52,8 +52,15 @@ def test_the_micro_batch_raises_the_fraud_alert_of_a_burst_it_just_loaded(settin
         """,
         {"start": start},
     )
-    outcome = pipeline.run_job(settings, "micro_batch")
+    # and a table nothing was loaded into for a month: its source freshness warns, the job goes on
+    stale = "update raw.platform_organizations set _loaded_at = _loaded_at + %s"
+    warehouse.execute(stale, (timedelta(days=-30),))
+    try:
+        outcome = pipeline.run_job(settings, "micro_batch")
+    finally:
+        warehouse.execute(stale, (timedelta(days=30),))
     assert outcome.ok, outcome
+    assert outcome.warned_checks == ["raw/platform_organizations:source_freshness"]
     (buyer,) = warehouse.execute(
         "select buyer_key from intermediate.int_orders where order_number = 'ORD-MICRO-0001'"
     ).fetchone()
@@ -115,6 +122,23 @@ def test_a_new_settlement_at_mollie_runs_the_reconciliation(settings, runs, sand
     done = materialized(latest_run("mollie_reconciliation").run_id)
     assert {"raw/mollie_settlements", "marts/fct_settlement_reconciliation", "reports/reconciliation_reports"} <= done
     assert "marts/fct_fraud_alerts" not in done
+
+
+def test_the_marts_say_how_fresh_they_must_be():
+    graph = defs.resolve_asset_graph()
+    windows = {
+        name: (
+            graph.get(dg.AssetKey(["marts", name])).freshness_policy.warn_window.to_timedelta(),
+            graph.get(dg.AssetKey(["marts", name])).freshness_policy.fail_window.to_timedelta(),
+        )
+        for name in ("fct_fraud_alerts", "health_payment_failures", "fct_settlement_reconciliation")
+    }
+    assert windows == {
+        "fct_fraud_alerts": (timedelta(minutes=15), timedelta(hours=1)),  # the micro-batch runs every 5 minutes
+        "health_payment_failures": (timedelta(minutes=15), timedelta(hours=1)),
+        "fct_settlement_reconciliation": (timedelta(hours=26), timedelta(hours=50)),  # the daily run
+    }
+    assert graph.get(dg.AssetKey(["marts", "kpi_daily"])).freshness_policy is None
 
 
 def test_schedules_and_sensors_are_on_unless_a_setting_says_off(monkeypatch):
