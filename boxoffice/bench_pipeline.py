@@ -46,7 +46,10 @@ def step_seconds(home: Path, since: float) -> dict[str, float]:
     each took."""
     import dagster as dg
 
+    from boxoffice.warehouse import DAGSTER_DB, DAGSTER_STORAGE_ENV, EmbeddedServer, dagster_storage_url
+
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
+    os.environ[DAGSTER_STORAGE_ENV] = dagster_storage_url(EmbeddedServer(home).ensure_database(DAGSTER_DB))
     seconds = {}
     with dg.DagsterInstance.get() as instance:
         for record in instance.get_run_records(dg.RunsFilter(created_after=datetime.fromtimestamp(since, UTC))):

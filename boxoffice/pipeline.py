@@ -15,6 +15,7 @@ import psycopg
 
 from boxoffice.alerts import config_of
 from boxoffice.settings import PROJECT_DIR, Settings
+from boxoffice.warehouse import DAGSTER_STORAGE_ENV, dagster_storage_url
 from extract import mollie as mollie_extract
 from extract import platform as platform_extract
 from extract import quarantine
@@ -22,11 +23,13 @@ from orchestration.extract_assets import CONTRACT_CHECK, EXTRACT_STEP
 
 
 def prepare_dagster_home(settings: Settings) -> None:
-    """Point Dagster at .boxoffice/dagster with the project's dagster.yaml (telemetry off)."""
+    """Point Dagster at .boxoffice/dagster with the project's dagster.yaml (telemetry off), its storage at the
+    settings' PostgreSQL database (dagster.yaml reads its URL from DAGSTER_STORAGE_ENV)."""
     home = settings.home / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_DIR / "dagster.yaml", home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
+    os.environ[DAGSTER_STORAGE_ENV] = dagster_storage_url(settings.dagster_storage_dsn)
 
 
 DBT_ERRORS = "Errors parsed from dbt logs:"

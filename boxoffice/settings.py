@@ -171,6 +171,8 @@ class Settings:
     dbt_work_mem_mb: int = DEFAULT_DBT_WORK_MEM_MB
     as_of_max_age_minutes: int = DEFAULT_AS_OF_MAX_AGE_MINUTES  # as-of marts are rebuilt at least this often
     alerts: AlertSettings | None = None  # None: the defaults, the alert log in `home`
+    # DAGSTER_POSTGRES_URL; None: a database `dagster` beside the warehouse (dagster_storage_dsn)
+    dagster_storage_dsn_override: str | None = None
 
     @classmethod
     def load(cls) -> Settings:
@@ -238,6 +240,9 @@ class Settings:
             reporting_timezone=tz,
             reports_dir=reports,
             alerts=AlertSettings.load(env, home_dir()),
+            dagster_storage_dsn_override=_check_dsn("DAGSTER_POSTGRES_URL", env["DAGSTER_POSTGRES_URL"])
+            if env.get("DAGSTER_POSTGRES_URL")
+            else None,
         )
 
     def require_sources(self) -> None:
@@ -266,6 +271,25 @@ class Settings:
         from boxoffice.warehouse import WAREHOUSE_DB, EmbeddedServer
 
         return EmbeddedServer(self.home).ensure_database(WAREHOUSE_DB)
+
+    @cached_property
+    def dagster_storage_dsn(self) -> str:
+        """Where Dagster keeps runs, events and schedules (dagster.yaml: dagster-postgres), so the webserver, the
+        daemon and every run share them: DAGSTER_POSTGRES_URL, else a database `dagster` beside the warehouse."""
+        if self.dagster_storage_dsn_override:
+            return self.dagster_storage_dsn_override
+        from boxoffice.warehouse import DAGSTER_DB, EmbeddedServer, database_beside
+
+        if self.embedded:
+            return EmbeddedServer(self.home).ensure_database(DAGSTER_DB)
+        try:
+            return database_beside(self.warehouse_dsn, DAGSTER_DB)
+        except Exception as err:  # e.g. no CREATEDB: the one line says what to set
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise SettingsError(
+                f"DAGSTER_POSTGRES_URL is not set and database {DAGSTER_DB!r} cannot be made beside the warehouse: "
+                f"{first}"
+            ) from None
 
     @property
     def source_dsn(self) -> str:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlparse, urlunparse
 
 import psycopg
 from psycopg import sql
@@ -225,6 +225,23 @@ class EmbeddedServer(PostgresServer):
 
 BUILD_SETTINGS = "_build_settings"
 WAREHOUSE_DB = "warehouse"  # the embedded server's warehouse database
+DAGSTER_DB = "dagster"  # Dagster's run, event and schedule storage, beside the warehouse
+DAGSTER_STORAGE_ENV = "BOXOFFICE_DAGSTER_STORAGE_URL"  # dagster.yaml reads the storage's URL from it
+
+
+def dagster_storage_url(dsn: str) -> str:
+    """The DSN as dagster-postgres wants it: through psycopg2 (SQLAlchemy 2.1 would pick psycopg 3 for a bare
+    postgresql:// URL, whose server-side parameters Dagster's `NOTIFY run_events, %s` cannot take)."""
+    return "postgresql+psycopg2://" + dsn.split("://", 1)[1]
+
+
+def database_beside(dsn: str, name: str) -> str:
+    """The URL of database `name` on the server of `dsn`, created when missing (the user needs CREATEDB then)."""
+    url = urlparse(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return urlunparse(url._replace(path=f"/{name}"))
 
 
 def store_build_settings(dsn: str, settings: dict[str, str]) -> list[str]:

@@ -1,7 +1,7 @@
-"""`make ui` as a data engineer opens it: dagster dev (webserver and daemon), as `boxoffice ui` starts it, on
-the session's Dagster instance, read through the webserver's GraphQL API (what the UI draws) and drawn by headless
+"""`make ui` as a data engineer opens it: its webserver, as `boxoffice ui` starts it, on the session's Dagster
+instance (in PostgreSQL), read through the webserver's GraphQL API (what the UI draws) and drawn by headless
 Chromium. Screenshots of the asset graph and of a run go to docs/screenshots/. Runs last: it reads the session's
-runs, and the daemon it starts runs the schedules and sensors."""
+runs."""
 
 import os
 import shutil
@@ -34,14 +34,17 @@ def ui(runs, settings):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     pipeline.prepare_dagster_home(settings)  # what `boxoffice ui` does before it starts dagster dev
-    command = [cli.dagster_command(), "dev", "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)]
+    # the webserver of `make ui` without its daemon: the schedules' and sensors' states are the UI's to show, and a
+    # daemon would start running them (the Mollie sensor fires at once) while the session ends
+    webserver = os.path.join(os.path.dirname(cli.dagster_command()), "dagster-webserver")
+    command = [webserver, "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(
         command,
         cwd=PROJECT_DIR,
         env=cli.dagster_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,  # dagster dev starts the webserver and the daemon: stopped as one group
+        start_new_session=True,  # stopped with whatever it starts
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
