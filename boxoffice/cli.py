@@ -125,11 +125,15 @@ def cmd_demo(args, settings: Settings) -> int:
         return 0
     code = _run_pipeline(Settings.load())
     s = Settings.load()
+    from boxoffice import alerts
+
     print(
         f"""
 Where to look next:
-  finance reports   {s.reports_dir / "reconciliation"}/<YYYY-MM>/reconciliation.html (+ .xlsx, CSV)
+  finance reports   {s.reports_dir / "reconciliation"}/<YYYY-MM>/reconciliation.html (+ .xlsx, CSV, journal)
   revenue           {s.reports_dir / "revenue"}/revenue_by_organization.xlsx (+ CSV)
+  exports           .venv/bin/boxoffice export transactions --from YYYY-MM-DD --to YYYY-MM-DD [--format xlsx]
+  alerts            {alerts.config_of(s).log_path}   (ALERT_WEBHOOK_URL / ALERT_SMTP_* send them on)
   GX data docs      {s.reports_dir / "data_docs"}/index.html
   Dagster UI        make ui   (runs, asset lineage, check results)
   the warehouse     psql "$(.venv/bin/boxoffice db url)"   (schemas raw, staging, intermediate, marts, support)
