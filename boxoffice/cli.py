@@ -144,9 +144,9 @@ Where to look next:
 
 def cmd_report(args, settings: Settings) -> int:
     from boxoffice import reports
+    from boxoffice.exports import parse_month
 
-    if not args.month or len(args.month) != 7 or args.month[4] != "-":
-        raise SettingsError("--month is malformed: expected YYYY-MM")
+    parse_month(args.month)  # one line naming a month that is not one
     report = reports.write_one_month(
         settings.warehouse_dsn, args.month, settings.reports_dir, settings.reporting_timezone
     )

@@ -248,7 +248,6 @@ def _write_xlsx(path: Path, columns, rows, title: str) -> int:
     stored as text."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
 
     book = Workbook(write_only=True)
     sheet, on_sheet, sheets, n = None, XLSX_MAX_ROWS, 0, 0
@@ -268,16 +267,18 @@ def _write_xlsx(path: Path, columns, rows, title: str) -> int:
         n += 1
         if on_sheet == XLSX_MAX_ROWS:
             sheets += 1
-            sheet, on_sheet = _sheet(book, title, sheets, columns, Font, WriteOnlyCell), 1
+            sheet, on_sheet = _sheet(book, title, sheets, columns), 1
         sheet.append([cell(v) for v in row])
         on_sheet += 1
     if sheet is None:
-        _sheet(book, title, 1, columns, Font, WriteOnlyCell)
+        _sheet(book, title, 1, columns)
     book.save(path)
     return n
 
 
-def _sheet(book, title, number, columns, font, cell_type):
+def _sheet(book, title, number, columns):
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     sheet = book.create_sheet(title if number == 1 else f"{title} ({number})")
@@ -286,8 +287,8 @@ def _sheet(book, title, number, columns, font, cell_type):
     sheet.freeze_panes = "A2"
     header = []
     for column in columns:
-        c = cell_type(sheet, value=column)
-        c.font = font(bold=True)
+        c = WriteOnlyCell(sheet, value=column)
+        c.font = Font(bold=True)
         header.append(c)
     sheet.append(header)
     return sheet

@@ -11,7 +11,7 @@ from orchestration import build_plan
 from orchestration.alert_assets import ALERT_RULES, FRAUD_ALERTS, alert_notifications
 from orchestration.checks import SUITES
 from orchestration.dbt_assets import DBT_STEP, BoxofficeTranslator, boxoffice_dbt_assets
-from orchestration.jobs import schedules_on
+from orchestration.jobs import sensor_status
 from orchestration.report_assets import reconciliation_reports
 from orchestration.resources import BoxofficeSettings
 
@@ -72,7 +72,7 @@ def build_after_each_load(load_job, build_job) -> dg.RunStatusSensorDefinition:
         run_status=dg.DagsterRunStatus.SUCCESS,
         monitored_jobs=[load_job],
         request_job=build_job,
-        default_status=dg.DefaultSensorStatus.RUNNING if schedules_on() else dg.DefaultSensorStatus.STOPPED,
+        default_status=sensor_status(),
         description="After each load the daemon runs (a schedule, the UI), plan what it changed and build that: "
         "the models below the changed sources, their tests, the GX suites that read them, the reports.",
     )

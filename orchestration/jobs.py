@@ -78,23 +78,27 @@ def _status() -> dg.DefaultScheduleStatus:
     return dg.DefaultScheduleStatus.RUNNING if schedules_on() else dg.DefaultScheduleStatus.STOPPED
 
 
+def sensor_status() -> dg.DefaultSensorStatus:
+    return dg.DefaultSensorStatus.RUNNING if schedules_on() else dg.DefaultSensorStatus.STOPPED
+
+
 def schedules(everything) -> list[dg.ScheduleDefinition]:
     timed = (
-        (micro_batch, "*/5 * * * *", "every 5 minutes"),
-        (everything, "0 6 * * *", "daily at 06:00"),
-        (finance_reports, "0 7 * * 1", "weekly, Monday 07:00"),
-        (finance_reports, "0 7 1 * *", "monthly, the 1st at 07:00 (the month just closed)"),
+        ("micro_batch_every_5_minutes", micro_batch, "*/5 * * * *", "every 5 minutes"),
+        ("everything_daily", everything, "0 6 * * *", "daily at 06:00"),
+        ("finance_reports_weekly", finance_reports, "0 7 * * 1", "weekly, Monday 07:00"),
+        ("finance_reports_monthly", finance_reports, "0 7 1 * *", "monthly, the 1st at 07:00 (the month just closed)"),
     )
     return [
         dg.ScheduleDefinition(
-            name=f"{job.name}_{cron.replace('*/', 'every').replace(' ', '_').replace('*', 'x')}",
+            name=name,
             job=job,
             cron_schedule=cron,
             execution_timezone=DEFAULT_TIMEZONE,
             default_status=_status(),
             description=f"{job.name}, {when}",
         )
-        for job, cron, when in timed
+        for name, job, cron, when in timed
     ]
 
 
@@ -102,7 +106,7 @@ def schedules(everything) -> list[dg.ScheduleDefinition]:
     name="mollie_settlements",
     job=mollie_reconciliation,
     minimum_interval_seconds=300,
-    default_status=dg.DefaultSensorStatus.RUNNING if schedules_on() else dg.DefaultSensorStatus.STOPPED,
+    default_status=sensor_status(),
     description="Asks Mollie for its settlements every 5 minutes; a new settlement, or one whose status changed "
     "(pending -> paidout), runs the Mollie extract, the reconciliation marts, their checks and the reports.",
 )
