@@ -68,8 +68,9 @@ def cmd_sandbox(args, settings: Settings) -> int:
     return 0
 
 
-def _run_pipeline(settings: Settings, full_refresh: bool = False, job: str | None = None) -> int:
-    from boxoffice import pipeline, preflight
+def _run_pipeline(settings: Settings, full_refresh: bool = False, job: str | None = None, days=None) -> int:
+    from boxoffice import preflight
+    from orchestration import pipeline
 
     settings.require_sources()
     if (settings.home / "demo.env").exists() and settings.embedded:
@@ -79,7 +80,7 @@ def _run_pipeline(settings: Settings, full_refresh: bool = False, job: str | Non
     preflight.check(settings)
     if job:
         print(f"Running the job {job} ...", flush=True)
-        outcome = pipeline.run_job(settings, job, progress=True)
+        outcome = pipeline.run_job(settings, job, progress=True, days=days)
     else:
         print("Running the pipeline: extract -> dbt build -> Great Expectations -> reports ...", flush=True)
         outcome = pipeline.run_everything(settings, full_refresh=full_refresh, progress=True)
@@ -97,6 +98,14 @@ def cmd_run(args, settings: Settings) -> int:
     if args.job and args.full_refresh:
         raise ArgumentError("--full-refresh is for the whole run, not for --job")
     return _run_pipeline(settings, full_refresh=args.full_refresh, job=args.job)
+
+
+def cmd_backfill(args, settings: Settings) -> int:
+    from boxoffice.exports import parse_day
+
+    first, last = parse_day(args.from_, "--from"), parse_day(args.to, "--to")
+    print(f"Backfilling the marts by day from {first} to {last} in one run ...", flush=True)
+    return _run_pipeline(settings, job="daily_marts", days=(first, last))
 
 
 def cmd_demo(args, settings: Settings) -> int:
@@ -197,18 +206,23 @@ def cmd_export(args, settings: Settings) -> int:
 
 def cmd_bench(args, settings: Settings) -> int:
     if args.kind == "pipeline":
-        from boxoffice import bench_pipeline
+        from bench import pipeline as bench_pipeline
 
         bench_pipeline.main(args.orders, args.reuse_sources)
         return 0
-    from boxoffice import bench
+    if args.kind == "executors":
+        from bench import executors
+
+        executors.main()
+        return 0
+    from bench import extractor as bench
 
     bench.main(args.orders, args.skip_dlt, args.rounds)
     return 0
 
 
 def cmd_ui(args, settings: Settings) -> int:
-    from boxoffice import pipeline
+    from orchestration import pipeline
 
     pipeline.prepare_dagster_home(settings)
     if settings.embedded:
@@ -270,6 +284,13 @@ def parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
+    backfill = sub.add_parser(
+        "backfill", help="rebuild the marts keyed by day for a range of days, in one run (the daily partitions)"
+    )
+    backfill.add_argument("--from", dest="from_", required=True, help="first local day, YYYY-MM-DD")
+    backfill.add_argument("--to", required=True, help="last local day (included), YYYY-MM-DD")
+    backfill.set_defaults(func=cmd_backfill)
+
     report = sub.add_parser("report", help="write a finance report on demand")
     report.add_argument("kind", choices=["reconciliation"])
     report.add_argument("--month", required=True, help="YYYY-MM")
@@ -286,7 +307,7 @@ def parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     bench = sub.add_parser("bench", help="benchmark the extractor (against a raw COPY stream and dlt) or the pipeline")
-    bench.add_argument("kind", nargs="?", choices=["extract", "pipeline"], default="extract")
+    bench.add_argument("kind", nargs="?", choices=["extract", "pipeline", "executors"], default="extract")
     bench.add_argument("--orders", type=int, default=1_000_000)
     bench.add_argument("--skip-dlt", action="store_true")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of raw COPY and extractor (median)")

@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from boxoffice import exports
 from boxoffice.exports import is_formula_like
-from expectations.runner import sqlalchemy_url
+from boxoffice.warehouse import sqlalchemy_url
 
 TEMPLATES = Path(__file__).parent / "templates"
 

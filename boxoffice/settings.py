@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,14 +22,6 @@ from dotenv import dotenv_values
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 
-# The network is closed and telemetry calls hang: switch it off before any tool is imported.
-for _var, _value in {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "GX_ANALYTICS_ENABLED": "false",
-    "DAGSTER_DISABLE_TELEMETRY": "true",
-}.items():
-    os.environ.setdefault(_var, _value)
-
 DEFAULT_TIMEZONE = "Europe/Amsterdam"  # the reporting time zone unless REPORTING_TIMEZONE says otherwise
 # PostgreSQL's work_mem for dbt's sessions: at its default (4 MB) the marts' group-bys and sorts over a million
 # orders spill to disk; dbt runs 4 threads, so a query of a few such nodes stays well under a gigabyte
@@ -37,6 +30,7 @@ DEFAULT_DBT_WORK_MEM_MB = 64
 # source change a build redoes them only once they are this old (or the reporting day has turned)
 DEFAULT_AS_OF_MAX_AGE_MINUTES = 60
 DEFAULT_MOLLIE_CONCURRENCY = 4  # Mollie lists fetched at once; a 429 backs off (Retry-After) whatever the number
+DEFAULT_PARTITIONS_START = "2024-01-01"  # the first day of the daily partitions (a backfill reaches back to it)
 DEMO_PII_SALT = "boxoffice-demo-salt"  # the demo's; a warehouse of real buyers must set PII_SALT
 TOKEN_PATTERN = re.compile(r"^(access|live|test)_\w{5,}$")
 
@@ -83,6 +77,13 @@ def _check_dsn(name: str, value: str) -> str:
             f"{name} is malformed: expected postgresql://user:password@host:port/dbname, got {mask_dsn(value)!r}"
         )
     return value
+
+
+def _parse_date(var: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise SettingsError(f"{var} is malformed: expected a date such as 2024-01-01, got {value!r}") from None
 
 
 def _parse_as_of(value: str | None) -> datetime | None:
@@ -173,10 +174,13 @@ class Settings:
     alerts: AlertSettings | None = None  # None: the defaults, the alert log in `home`
     # DAGSTER_POSTGRES_URL; None: a database `dagster` beside the warehouse (dagster_storage_dsn)
     dagster_storage_dsn_override: str | None = None
+    partitions_start: date = date.fromisoformat(DEFAULT_PARTITIONS_START)  # PARTITIONS_START_DATE
 
     @classmethod
-    def load(cls) -> Settings:
-        env = _layered_environment()
+    def load(cls, overrides: Mapping[str, str] | None = None) -> Settings:
+        """The settings from the environment (see the module); `overrides` (variable name -> value, e.g. the
+        Dagster resource's fields) come first."""
+        env = {**_layered_environment(), **(overrides or {})}
         warehouse = env.get("WAREHOUSE_DSN") or None
         if warehouse:
             _check_dsn("WAREHOUSE_DSN", warehouse)
@@ -239,6 +243,9 @@ class Settings:
             mollie_api_token_value=token,
             reporting_timezone=tz,
             reports_dir=reports,
+            partitions_start=_parse_date(
+                "PARTITIONS_START_DATE", env.get("PARTITIONS_START_DATE") or DEFAULT_PARTITIONS_START
+            ),
             alerts=AlertSettings.load(env, home_dir()),
             dagster_storage_dsn_override=_check_dsn("DAGSTER_POSTGRES_URL", env["DAGSTER_POSTGRES_URL"])
             if env.get("DAGSTER_POSTGRES_URL")

@@ -229,6 +229,11 @@ DAGSTER_DB = "dagster"  # Dagster's run, event and schedule storage, beside the 
 DAGSTER_STORAGE_ENV = "BOXOFFICE_DAGSTER_STORAGE_URL"  # dagster.yaml reads the storage's URL from it
 
 
+def sqlalchemy_url(dsn: str) -> str:
+    """A libpq URL as SQLAlchemy's, through psycopg 3 (GX's data source, pandas' reads)."""
+    return "postgresql+psycopg://" + dsn.split("://", 1)[1]
+
+
 def dagster_storage_url(dsn: str) -> str:
     """The DSN as dagster-postgres wants it: through psycopg2 (SQLAlchemy 2.1 would pick psycopg 3 for a bare
     postgresql:// URL, whose server-side parameters Dagster's `NOTIFY run_events, %s` cannot take)."""
@@ -293,10 +298,12 @@ def run_lock_holder(conn: psycopg.Connection) -> str:
 
 
 @contextmanager
-def run_lock(dsn: str, holder: str, wait_seconds: float) -> Iterator[None]:
+def run_lock(dsn: str, holder: str, wait_seconds: float, shared: bool = False) -> Iterator[None]:
     """Hold the warehouse for one run: a session-level advisory lock, so a killed run releases it with its
     connection. Waits up to `wait_seconds` for another run to finish, then raises WarehouseBusy naming it.
-    Within a process that holds it already (the command line's load and build, each a Dagster run) it is held."""
+    Within a process that holds it already (the command line's load and build, each a Dagster run) it is held.
+    `shared`: the steps of one run in processes of their own (a multiprocess executor) hold it together, and
+    exclude every exclusive holder; Dagster's run queue keeps two such runs apart (dagster.yaml)."""
     if _held.get(dsn):
         _held[dsn] += 1
         try:
@@ -307,7 +314,8 @@ def run_lock(dsn: str, holder: str, wait_seconds: float) -> Iterator[None]:
     conn = psycopg.connect(dsn, autocommit=True, application_name=holder[:63])
     try:
         deadline = time.monotonic() + wait_seconds
-        while not conn.execute("select pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,)).fetchone()[0]:
+        take = "select pg_try_advisory_lock_shared(%s)" if shared else "select pg_try_advisory_lock(%s)"
+        while not conn.execute(take, (RUN_LOCK_KEY,)).fetchone()[0]:
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(
                     f"another run holds the warehouse: {run_lock_holder(conn)}; waited {wait_seconds:.0f}s "

@@ -17,6 +17,7 @@ import jinja2
 
 from boxoffice import dbt_project
 from boxoffice.settings import DEFAULT_TIMEZONE
+from boxoffice.warehouse import sqlalchemy_url
 
 DOCS_SITE = "boxoffice"
 BATCH = "{batch} as b"
@@ -102,10 +103,6 @@ class Suite:
         return run_suite(warehouse_dsn, self.name, relation.schema, relation.identifier, expectations, docs_dir)
 
 
-def sqlalchemy_url(dsn: str) -> str:
-    return "postgresql+psycopg://" + dsn.split("://", 1)[1]
-
-
 def run_suite(
     warehouse_dsn: str,
     suite_name: str,
@@ -131,10 +128,18 @@ def _checkpoint(warehouse_dsn, suite_name, schema, table, expectations, docs_dir
     import great_expectations as gx  # slow import: only when a check runs
     import great_expectations.expectations as gxe
     from great_expectations.checkpoint import UpdateDataDocsAction
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    config = DataContextConfig(
+        analytics_enabled=False,  # the network is closed: GX's usage events would wait on it
+        progress_bars=ProgressBarsConfig(globally=False),
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
     if docs_dir is not None:
         site = str(docs_dir / suite_name)  # one site per suite: a build removes pages its context does not know
         context.add_data_docs_site(

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from boxoffice.settings import DBT_PROJECT_DIR, Settings
-from orchestration.resources import dbt_env, export_dbt_env
+from orchestration.resources import dbt_env, dbt_environment
 
 CLOCK_MACROS = {"macro.boxoffice.as_of_ts"}  # a model that calls these (at any depth) reads the clock
 STATE_FILES = ("manifest.json", "run_results.json", "sources.json", "settings.json")
@@ -72,9 +72,9 @@ def _dbt(settings: Settings, args: list[str], target: Path, done: Path | None = 
     dbt's failure is tolerated once it has written that file."""
     from dbt.cli.main import dbtRunner
 
-    export_dbt_env(settings)
     project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    result = dbtRunner().invoke(["--quiet", *args, *project, "--target-path", str(target)])
+    with dbt_environment(settings):
+        result = dbtRunner().invoke(["--quiet", *args, *project, "--target-path", str(target)])
     if not result.success and not (done is not None and done.exists()):
         raise RuntimeError(f"dbt {' '.join(args[:2])} failed: {result.exception or 'see the run log'}")
     return result.result
@@ -225,15 +225,29 @@ def record_build(settings: Settings, target: Path, snapshot: Path | None = None)
     run["results"] = [r for uid, r in merged.items() if uid in known]
     _write(state / "run_results.json", json.dumps(run))
     _write(state / "manifest.json", json.dumps(manifest))
-    # a build over other settings that left models out leaves the old settings: the next plan builds everything
-    fingerprint = build_settings_fingerprint(settings)
-    before = json.loads((state / "settings.json").read_text()) if (state / "settings.json").exists() else None
-    models = {uid for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
-    if before == fingerprint or models <= built:
-        _write(state / "settings.json", json.dumps(fingerprint, indent=1))
+    _record_settings(settings, manifest, built)
     if snapshot is not None:
         promote_snapshot(settings, snapshot)
     return True
+
+
+def _record_settings(settings: Settings, manifest: dict, built: set[str]) -> None:
+    """The settings the models were built with, once every model has been built with them: a build over other
+    settings that left models out leaves the old ones (the next plan builds everything). The dbt steps of one
+    build (the main one, the marts by day) each add what they built until every model is there."""
+    state = state_dir(settings)
+    fingerprint = build_settings_fingerprint(settings)
+    before = json.loads((state / "settings.json").read_text()) if (state / "settings.json").exists() else None
+    pending_path = state / "settings_pending.json"
+    pending = json.loads(pending_path.read_text()) if pending_path.exists() else {}
+    so_far = set(pending.get("built", [])) if pending.get("settings") == fingerprint else set()
+    so_far |= built
+    models = {uid for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
+    if before == fingerprint or models <= so_far:
+        _write(state / "settings.json", json.dumps(fingerprint, indent=1))
+        pending_path.unlink(missing_ok=True)
+    else:
+        _write(pending_path, json.dumps({"settings": fingerprint, "built": sorted(so_far)}))
 
 
 def promote_snapshot(settings: Settings, snapshot: Path) -> None:

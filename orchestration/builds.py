@@ -1,6 +1,6 @@
 """A build of what a load changed, the Dagster way: the assets and checks a build plan (build_plan.py) calls
 for, and a sensor that launches that build after each load the daemon runs (the command line does the same
-in process, boxoffice/pipeline.py)."""
+in process, orchestration/pipeline.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from boxoffice import dbt_project
 from orchestration import build_plan
 from orchestration.alert_assets import ALERT_RULES, FRAUD_ALERTS, alert_notifications
 from orchestration.checks import SUITES
-from orchestration.dbt_assets import DBT_STEP, BoxofficeTranslator, boxoffice_dbt_assets
+from orchestration.dbt_assets import DBT_ASSETS, DBT_STEP, BoxofficeTranslator, DbtBuildConfig
 from orchestration.jobs import sensor_status
 from orchestration.report_assets import reconciliation_reports
 from orchestration.resources import BoxofficeSettings
@@ -28,7 +28,7 @@ def build_selection(plan: build_plan.BuildPlan) -> tuple[set[dg.AssetKey], set[d
     models = {translator.get_asset_key(nodes[uid]) for uid in plan.models}
     sources = manifest["sources"]
     fresher = {translator.get_asset_key(sources[build_plan.source_id(manifest, s)]) for s in plan.fresher_sources}
-    checks = {key for key in boxoffice_dbt_assets.check_keys if key.asset_key in models | fresher}
+    checks = {key for assets in DBT_ASSETS for key in assets.check_keys if key.asset_key in models | fresher}
     checks |= {get_asset_check_key_for_test(manifest, translator, uid, None) for uid in plan.tests} - {None}
     built = {nodes[uid]["name"] for uid in plan.models}
     for suite in SUITES:
@@ -45,15 +45,17 @@ def build_selection(plan: build_plan.BuildPlan) -> tuple[set[dg.AssetKey], set[d
 def build_request(
     plan: build_plan.BuildPlan, settings, run_key: str, full_refresh: bool = False
 ) -> dg.RunRequest | dg.SkipReason:
-    """The build job's run for a plan: cut to its assets and checks, its dbt step given the freshness snapshot
-    to record; nothing when nothing changed (the snapshot then becomes the one to compare with)."""
+    """The build job's run for a plan: cut to its assets and checks, each dbt step given the full refresh flag and
+    the main one the freshness snapshot to record; nothing when nothing changed (the snapshot then becomes the one
+    to compare with)."""
     snapshot = build_plan.snapshot_dir(settings) / "sources.json"
-    dbt_config = {"ops": {DBT_STEP: {"config": {"freshness_snapshot": str(snapshot), "full_refresh": full_refresh}}}}
+    tags = {"boxoffice/build": plan.reason[:200]}
     if plan.everything:
-        return dg.RunRequest(run_key=run_key, run_config=dbt_config, tags={"boxoffice/build": plan.reason[:200]})
+        steps = {assets.op.name for assets in DBT_ASSETS}
+        return dg.RunRequest(run_key=run_key, run_config=_dbt_config(steps, snapshot, full_refresh), tags=tags)
     assets, checks = build_selection(plan)
-    runs_dbt = bool(assets & boxoffice_dbt_assets.keys) or bool(checks & boxoffice_dbt_assets.check_keys)
-    if not runs_dbt:  # no dbt step to record the snapshot once it has run
+    steps = {a.op.name for a in DBT_ASSETS if assets & set(a.keys) or checks & set(a.check_keys)}
+    if DBT_STEP not in steps:  # no main dbt step to record the snapshot once it has run
         build_plan.promote_snapshot(settings, snapshot)
     if not assets and not checks:
         return dg.SkipReason("nothing changed since the last build")
@@ -61,9 +63,19 @@ def build_request(
         run_key=run_key,
         asset_selection=sorted(assets, key=str),
         asset_check_keys=sorted(checks, key=str),
-        run_config=dbt_config if runs_dbt else {},
-        tags={"boxoffice/build": plan.reason[:200]},
+        run_config=_dbt_config(steps, snapshot, full_refresh),
+        tags=tags,
     )
+
+
+def _dbt_config(steps: set[str], snapshot, full_refresh: bool) -> dg.RunConfig:
+    """Each dbt step's config; the main one records the freshness snapshot the plan was made from."""
+
+    def config(step: str) -> DbtBuildConfig:
+        recorded = str(snapshot) if step == DBT_STEP else ""
+        return DbtBuildConfig(full_refresh=full_refresh, freshness_snapshot=recorded)
+
+    return dg.RunConfig(ops={step: config(step) for step in sorted(steps)})
 
 
 def build_after_each_load(load_job, build_job) -> dg.RunStatusSensorDefinition:

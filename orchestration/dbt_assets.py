@@ -1,5 +1,6 @@
 """dbt models as Dagster assets (dagster-dbt); dbt tests become asset checks."""
 
+import json
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -9,9 +10,9 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from boxoffice.dbt_project import ensure_manifest, prune_runs
-from boxoffice.settings import DBT_PROJECT_DIR
+from boxoffice.settings import DBT_PROJECT_DIR, Settings
 from orchestration import build_plan
-from orchestration.resources import BoxofficeSettings, WarehouseLock, export_dbt_env
+from orchestration.resources import BoxofficeSettings, WarehouseLock, dbt_environment
 
 DBT_STEP = "boxoffice_dbt_assets"  # the step (op) that runs dbt build
 KEEP_RUN_ARTIFACTS = 5  # dbt's target/<run> folders kept for looking into recent runs
@@ -58,7 +59,24 @@ class DbtBuildConfig(dg.Config):
     compares with it. Empty when the build was not planned (e.g. launched from the UI)."""
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=BoxofficeTranslator(), name=DBT_STEP)
+DAILY_TAG = "daily"  # dbt models keyed by a local day: Dagster runs them as daily partitions
+DAILY_STEP = "boxoffice_dbt_daily"  # the step (op) that builds them
+
+
+def daily_partitions() -> dg.DailyPartitionsDefinition:
+    """Local days of the reporting time zone, from PARTITIONS_START_DATE to today (the day in progress too)."""
+    settings = Settings.load()
+    return dg.DailyPartitionsDefinition(
+        start_date=settings.partitions_start.isoformat(), timezone=settings.reporting_timezone, end_offset=1
+    )
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=BoxofficeTranslator(),
+    name=DBT_STEP,
+    exclude=f"tag:{DAILY_TAG}",
+)
 def boxoffice_dbt_assets(
     context: dg.AssetExecutionContext,
     config: DbtBuildConfig,
@@ -66,10 +84,42 @@ def boxoffice_dbt_assets(
     settings: BoxofficeSettings,
     warehouse_lock: WarehouseLock,
 ):
-    s = settings.load()
-    export_dbt_env(s)
-    args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
-    invocation = dbt.cli(args, context=context)
+    yield from _build(context, config, dbt, settings.load(), [])
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=BoxofficeTranslator(),
+    name=DAILY_STEP,
+    select=f"tag:{DAILY_TAG}",
+    partitions_def=daily_partitions(),
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def boxoffice_dbt_daily(
+    context: dg.AssetExecutionContext,
+    config: DbtBuildConfig,
+    dbt: DbtCliResource,
+    settings: BoxofficeSettings,
+    warehouse_lock: WarehouseLock,
+):
+    """Unpartitioned (the daily run, the build after a load), the models are built incrementally like the others;
+    for a partition, or a backfill's range of them in a single run, dbt rebuilds that window of days."""
+    window = []
+    if context.has_partition_key or context.has_partition_key_range:
+        days = context.partition_time_window
+        dates = {"partition_start": days.start.date().isoformat(), "partition_end": days.end.date().isoformat()}
+        window = ["--vars", json.dumps(dates)]
+    yield from _build(context, config, dbt, settings.load(), window)
+
+
+DBT_ASSETS = (boxoffice_dbt_assets, boxoffice_dbt_daily)  # every dbt model is in one of these
+DBT_STEPS = tuple(assets.op.name for assets in DBT_ASSETS)
+
+
+def _build(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCliResource, s, extra: list[str]):
+    args = ["build", "--full-refresh", *extra] if config.full_refresh else ["build", *extra]
+    with dbt_environment(s):
+        invocation = dbt.cli(args, context=context)  # dbt starts here, with the environment it reads
     try:
         yield from invocation.stream()
     finally:  # also after failed models or tests: what failed is what the next plan builds again

@@ -11,11 +11,12 @@ from dagster_dbt import DbtCliResource
 from orchestration.alert_assets import alert_notifications, notify_failed_runs
 from orchestration.builds import build_after_each_load
 from orchestration.checks import suite_checks
-from orchestration.dbt_assets import boxoffice_dbt_assets, dbt_project
+from orchestration.dbt_assets import DBT_ASSETS, dbt_project
 from orchestration.extract_assets import extract_sources
 from orchestration.freshness import source_freshness
 from orchestration.jobs import (
     WAREHOUSE_TAGS,
+    daily_marts,
     finance_reports,
     micro_batch,
     mollie_reconciliation,
@@ -42,7 +43,7 @@ everything = dg.define_asset_job(
 # load changed. Launched from the UI, the build job builds everything.
 LOAD_SELECTION = dg.AssetSelection.assets(extract_sources, build_settings)
 # every dbt test, those on raw's tables (checks on the load's assets) too, runs in the build (dbt), not the load
-DBT_TESTS = dg.AssetSelection.checks(*boxoffice_dbt_assets.check_keys)
+DBT_TESTS = dg.AssetSelection.checks(*(key for assets in DBT_ASSETS for key in assets.check_keys))
 load = dg.define_asset_job(
     "boxoffice_load",
     selection=LOAD_SELECTION - DBT_TESTS,
@@ -61,17 +62,19 @@ build = dg.define_asset_job(
 build_after_load = build_after_each_load(load, build)
 
 
+settings = BoxofficeSettings.from_environment()
+
 defs = dg.Definitions(
-    assets=[extract_sources, build_settings, boxoffice_dbt_assets, reconciliation_reports, alert_notifications],
+    assets=[extract_sources, build_settings, *DBT_ASSETS, reconciliation_reports, alert_notifications],
     asset_checks=[*suite_checks, source_freshness],
-    jobs=[everything, load, build, micro_batch, mollie_reconciliation, finance_reports],
+    jobs=[everything, load, build, micro_batch, mollie_reconciliation, finance_reports, daily_marts],
     schedules=schedules(everything),
     sensors=[build_after_load, notify_failed_runs, mollie_settlements],
     executor=dg.in_process_executor,
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     resources={
-        "settings": BoxofficeSettings(),
-        LOCK: WarehouseLock(),
+        "settings": settings,
+        LOCK: WarehouseLock(settings=settings),
         "dbt": DbtCliResource(
             project_dir=dbt_project,
             profiles_dir=str(dbt_project.profiles_dir),

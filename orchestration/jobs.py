@@ -6,6 +6,8 @@
 - `boxoffice_everything`, daily at 06:00: everything (definitions.py).
 - `finance_reports`, weekly (Monday 07:00) and monthly (the 1st, 07:00, once the month has closed): finance's
   reconciliation reports and exports from the marts as they stand.
+- `daily_marts`, on demand: the marts keyed by day as daily partitions; a backfill (the UI's asset page, or
+  `boxoffice backfill --from --to`) rebuilds a range of days in one run, the other days untouched.
 - `mollie_reconciliation`, when the sensor `mollie_settlements` sees a new settlement or one whose status
   changed (paid out): the Mollie extract and the marts tagged `reconciliation` with what they read, their
   checks, and the reports.
@@ -14,8 +16,10 @@ Schedules and sensors run by default where the Dagster daemon runs (`make ui`); 
 them stopped.
 """
 
+import functools
 import hashlib
 import json
+import operator
 import os
 
 import dagster as dg
@@ -24,7 +28,7 @@ from dagster_dbt import build_dbt_asset_selection
 from boxoffice.settings import DEFAULT_TIMEZONE
 from extract import mollie
 from orchestration.alert_assets import alert_notifications
-from orchestration.dbt_assets import boxoffice_dbt_assets
+from orchestration.dbt_assets import DBT_ASSETS, boxoffice_dbt_daily
 from orchestration.extract_assets import MOLLIE_SPECS, PLATFORM_SPECS
 from orchestration.report_assets import reconciliation_reports
 from orchestration.resources import BoxofficeSettings
@@ -43,7 +47,7 @@ def tagged(tag: str) -> dg.AssetSelection:
     """The dbt models with the tag, and the tables and incremental models upstream of them (the views between
     them are always current, and their tests are the full build's)."""
     select = f"tag:{tag} +tag:{tag},config.materialized:table +tag:{tag},config.materialized:incremental"
-    return build_dbt_asset_selection([boxoffice_dbt_assets], dbt_select=select)
+    return functools.reduce(operator.or_, (build_dbt_asset_selection([a], dbt_select=select) for a in DBT_ASSETS))
 
 
 PLATFORM_TABLES = dg.AssetSelection.assets(*(spec.key for spec in PLATFORM_SPECS))
@@ -62,6 +66,14 @@ mollie_reconciliation = dg.define_asset_job(
     selection=MOLLIE_TABLES | tagged(RECONCILIATION_TAG) | dg.AssetSelection.assets(reconciliation_reports),
     description="When Mollie settles: the Mollie extract, the reconciliation marts (dbt tag `reconciliation`) with "
     "what they read and their checks, and finance's reports.",
+    executor_def=dg.in_process_executor,
+    tags=WAREHOUSE_TAGS,
+)
+daily_marts = dg.define_asset_job(
+    "daily_marts",
+    selection=dg.AssetSelection.assets(boxoffice_dbt_daily),
+    description="The marts keyed by day (dbt tag `daily`) by daily partition: a backfill of a range of days (the "
+    "UI's, or `boxoffice backfill`) rebuilds those days alone, in one run.",
     executor_def=dg.in_process_executor,
     tags=WAREHOUSE_TAGS,
 )

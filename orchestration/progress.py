@@ -11,7 +11,7 @@ import sys
 import dagster as dg
 
 from boxoffice.console import StepLines
-from orchestration.dbt_assets import DBT_STEP
+from orchestration.dbt_assets import DAILY_STEP, DBT_STEP, DBT_STEPS
 from orchestration.extract_assets import EXTRACT_STEP
 from orchestration.warehouse_assets import build_settings
 
@@ -19,6 +19,8 @@ from orchestration.warehouse_assets import build_settings
 def label(step: str) -> str:
     if step == DBT_STEP:
         return "dbt build (staging, intermediate, marts)"
+    if step == DAILY_STEP:
+        return "dbt build (marts by day)"
     if step == EXTRACT_STEP:
         return "extract: platform and Mollie"
     if step == build_settings.op.name:
@@ -44,9 +46,9 @@ class ProgressHandler(logging.Handler):
             self.lines.start(step, label(step))
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             self.show(step, "done" if kind == "STEP_SUCCESS" else "FAILED", final=True)
-        elif kind == "ASSET_MATERIALIZATION" and step in (DBT_STEP, EXTRACT_STEP):
+        elif kind == "ASSET_MATERIALIZATION" and step in (*DBT_STEPS, EXTRACT_STEP):
             self.built[step] = self.built.get(step, 0) + 1
-            self.show(step, f"{self.built[step]} {'models built' if step == DBT_STEP else 'tables loaded'}")
+            self.show(step, f"{self.built[step]} {'tables loaded' if step == EXTRACT_STEP else 'models built'}")
         elif kind is None and (step == EXTRACT_STEP or "%" in (meta.get("orig_message") or "")):
             self.show(step, meta["orig_message"])  # the extractors' own progress
 

@@ -94,7 +94,8 @@ def settings(demo):
 @pytest.fixture(scope="session")
 def runs(settings):
     """The real Dagster job, run twice on unchanged sources."""
-    from boxoffice import dbt_project, pipeline
+    from boxoffice import dbt_project
+    from orchestration import pipeline
 
     dbt_project.ensure_manifest()
     first = pipeline.run_everything(settings)

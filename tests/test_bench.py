@@ -2,7 +2,7 @@
 
 import os
 
-from boxoffice.bench import machine
+from bench.extractor import machine
 
 
 def test_the_benchmark_names_the_machine_and_server_it_measured(any_server):

@@ -127,13 +127,13 @@ def test_keys_rest_on_raws_primary_keys_and_the_models_unique_indexes_which_dbt_
     from dbt.cli.main import dbtRunner
 
     from boxoffice.settings import DBT_PROJECT_DIR
-    from orchestration.resources import export_dbt_env
+    from orchestration.resources import dbt_environment
 
-    export_dbt_env(settings)
     project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
 
     def statuses(selection: str) -> list[str]:
-        run = dbtRunner().invoke(["test", "--select", selection, *project, "--target-path", str(tmp_path)])
+        with dbt_environment(settings):
+            run = dbtRunner().invoke(["test", "--select", selection, *project, "--target-path", str(tmp_path)])
         return [r.status for r in run.result if r.node.unique_id.startswith("test.")]
 
     (key,) = warehouse.execute(

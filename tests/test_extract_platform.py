@@ -236,9 +236,9 @@ def test_a_broken_contract_stops_that_table_alone(dbs, monkeypatch):
     tables after it (its children included) still load, where before the whole run stopped."""
     import dagster as dg
 
-    from boxoffice.pipeline import read_outcome
     from orchestration.definitions import defs
     from orchestration.extract_assets import PLATFORM_SPECS, extract_sources
+    from orchestration.pipeline import read_outcome
 
     source_dsn, warehouse_dsn = dbs
     monkeypatch.setenv("SOURCE_DSN", source_dsn)

@@ -4,8 +4,8 @@ import csv
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
-from boxoffice import pipeline
 from extract import platform as platform_extract
+from orchestration import pipeline
 
 TZ = "Europe/Amsterdam"
 

@@ -94,7 +94,7 @@ def test_the_pii_salt_is_in_no_sql_text_nor_dbt_artifact(settings, runs, warehou
 
 
 def test_the_demo_salt_on_a_warehouse_of_ones_own_is_warned_about(settings, runs, monkeypatch, capsys):
-    from boxoffice import pipeline
+    from orchestration import pipeline
     from orchestration.definitions import defs
     from orchestration.warehouse_assets import build_settings
 

@@ -12,9 +12,9 @@ import dagster as dg
 import psycopg
 
 from boxoffice.cli import main
-from boxoffice.pipeline import PID_TAG
 from boxoffice.settings import PROJECT_DIR
 from boxoffice.warehouse import run_lock_holder
+from orchestration.pipeline import PID_TAG
 
 
 def wait_until_it_holds_the_warehouse(child: subprocess.Popen, dsn: str, timeout: float = 120) -> str:

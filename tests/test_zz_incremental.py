@@ -13,9 +13,10 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from boxoffice import dbt_project, pipeline
+from boxoffice import dbt_project
 from boxoffice.demo import platform as demo_platform
 from boxoffice.settings import Settings
+from orchestration import pipeline
 
 PLATFORM_CHANGES = {
     "an event goes from live to ended": """

@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 from psycopg.types.json import Jsonb
 
-from boxoffice import pipeline
 from boxoffice.cli import main
+from orchestration import pipeline
 from orchestration.definitions import defs
 from orchestration.jobs import mollie_settlements, schedules_on
 from orchestration.resources import BoxofficeSettings
@@ -162,3 +162,81 @@ def test_each_job_is_defined_with_its_selection(job):
         "finance_reports": {"reports/reconciliation_reports"},
     }[job]
     assert expected <= keys
+
+
+def growth_rows(warehouse, start, end) -> dict:
+    """growth_events_daily's rows from `start` up to `end` (excluded), by key; None: no bound."""
+    rows = warehouse.execute(
+        "select date_day, organization_id, event_status, currency, active_events, orders, paid_orders, paid_gmv "
+        "from marts.growth_events_daily where date_day >= coalesce(%s, '-infinity'::date) "
+        "and date_day < coalesce(%s, 'infinity'::date)",
+        (start, end),
+    ).fetchall()
+    return {row[:4]: row[4:] for row in rows}
+
+
+def first_of_next_month(day):
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def test_a_backfill_of_one_month_rebuilds_that_month_alone(settings, runs, warehouse, capsys):
+    """The marts keyed by day are daily partitions: a backfill of a month's days in one run (what the UI's single-run
+    backfill launches, here through `boxoffice backfill`) rebuilds that month whole, and leaves the other months as
+    they are, even the next one made wrong on purpose."""
+    (first_day,) = warehouse.execute("select min(date_day) from marts.growth_events_daily").fetchone()
+    month = first_of_next_month(first_day)  # the first whole month of data
+    following = first_of_next_month(month)
+    beyond = first_of_next_month(following)
+    before = {"month": growth_rows(warehouse, month, following), "following": growth_rows(warehouse, following, beyond)}
+    # days that rows loaded since growth_events_daily's last build touch (the micro-batch's above): any build of it
+    # builds them too, so that its watermark never passes a row it has not built
+    touched = {
+        day
+        for (day,) in warehouse.execute(
+            "select distinct created_date from intermediate.int_orders "
+            "where _loaded_at > (select max(_loaded_at) from marts.growth_events_daily)"
+        )
+    }
+    before["elsewhere"] = {**growth_rows(warehouse, None, month), **growth_rows(warehouse, beyond, None)}
+    some_day = min(key[0] for key in before["month"]) + timedelta(days=9)
+    warehouse.execute(
+        "create temp table growth_kept as "
+        "select * from marts.growth_events_daily where date_day >= %s and date_day < %s",
+        (following, beyond),
+    )
+    broken = [
+        ("update marts.growth_events_daily set paid_gmv = -1 where date_day >= %s and date_day < %s", (month, beyond)),
+        ("delete from marts.growth_events_daily where date_day = %s", (some_day,)),
+        (
+            "insert into marts.growth_events_daily select date_day, -1, event_status, currency, 1, 1, 1, 99, "
+            "_loaded_at from marts.growth_events_daily where date_day = %s limit 1",
+            (month,),
+        ),
+    ]
+    for statement, params in broken:
+        warehouse.execute(statement, params)
+    try:
+        assert main(["backfill", "--from", month.isoformat(), "--to", (following - timedelta(days=1)).isoformat()]) == 0
+        assert growth_rows(warehouse, month, following) == before["month"]  # rebuilt whole, the stray row gone
+        assert len(before["month"]) >= 10 and any(key[0] == some_day for key in before["month"])
+        untouched = growth_rows(warehouse, following, beyond)
+        assert untouched.keys() == before["following"].keys() and {v[-1] for v in untouched.values()} == {-1}
+        elsewhere = {**growth_rows(warehouse, None, month), **growth_rows(warehouse, beyond, None)}
+        assert {k: v for k, v in elsewhere.items() if k[0] not in touched} == {
+            k: v for k, v in before["elsewhere"].items() if k[0] not in touched
+        }
+        assert not touched & {k[0] for k in before["month"]}  # the month's rows are the backfill's alone
+        with dg.DagsterInstance.get() as instance:
+            records = instance.get_records_for_run(
+                latest_run("daily_marts").run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            ).records
+        partitions = sorted(r.event_log_entry.dagster_event.partition for r in records)
+        assert partitions == [(month + timedelta(days=d)).isoformat() for d in range((following - month).days)]
+    finally:  # the next month as it was
+        warehouse.execute(
+            "delete from marts.growth_events_daily where date_day >= %s and date_day < %s", (following, beyond)
+        )
+        warehouse.execute("insert into marts.growth_events_daily select * from growth_kept")
+    capsys.readouterr()
+    assert main(["backfill", "--from", "1999-01-01", "--to", "1999-01-31"]) == 2
+    assert "are not within the daily partitions 2024-01-01.." in capsys.readouterr().err

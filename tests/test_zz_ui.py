@@ -13,8 +13,9 @@ import time
 import pytest
 import requests
 
-from boxoffice import cli, pipeline
+from boxoffice import cli
 from boxoffice.settings import PROJECT_DIR
+from orchestration import pipeline
 
 CHROMIUM = shutil.which("chromium")
 SCREENSHOTS = PROJECT_DIR / "docs" / "screenshots"

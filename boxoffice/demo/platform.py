@@ -24,7 +24,6 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -33,6 +32,7 @@ from psycopg import sql
 
 from boxoffice.console import StepLines
 from boxoffice.demo.streams import Codes, Spill, TableCopy, from_us, to_us
+from boxoffice.settings import PROJECT_DIR
 
 TABLES = (
     "organizations",
@@ -175,9 +175,8 @@ TICKET_RECORD = "<iiBqQBqq"
 
 
 def contract_ddl() -> str:
-    import extract
-
-    return (Path(extract.__file__).parent / "source_contract.sql").read_text()
+    """The platform's tables as the extract's contract declares them (a file read, not an import of a layer above)."""
+    return (PROJECT_DIR / "extract" / "source_contract.sql").read_text()
 
 
 @dataclass(slots=True)

@@ -31,3 +31,34 @@
         analyze {{ this }}
     {%- endif -%}
 {% endmacro %}
+
+{#- The window of a partitioned run (Dagster's daily partitions of the models tagged `daily`: one day, or a
+    backfill's range of days in one run): dbt vars partition_start and partition_end, local dates, the end
+    excluded. None in any other run. -#}
+{% macro partition_window() %}
+    {%- set start, end = var('partition_start', none), var('partition_end', none) -%}
+    {%- if start is none and end is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if start is none or end is none -%}
+        {{ exceptions.raise_compiler_error("partition_start and partition_end go together, got only one") }}
+    {%- endif -%}
+    {%- set dates = [] -%}
+    {%- for value in (start, end) -%}
+        {%- set parsed = modules.re.fullmatch('[0-9]{4}-[0-9]{2}-[0-9]{2}', value | string) -%}
+        {%- if not parsed -%}
+            {{ exceptions.raise_compiler_error("partition_start/partition_end must be YYYY-MM-DD, got " ~ value) }}
+        {%- endif -%}
+        {%- do dates.append("cast('" ~ value ~ "' as date)") -%}
+    {%- endfor -%}
+    {{ return({'start': dates[0], 'end': dates[1]}) }}
+{% endmacro %}
+
+{#- A pre-hook of a model partitioned by day: a partitioned run empties its window first, so a day that has no
+    rows any more is left empty, not stale; the model's delete+insert then writes the window again. -#}
+{% macro clear_partition_window(date_column) %}
+    {%- set window = partition_window() -%}
+    {%- if window and is_incremental() -%}
+        delete from {{ this }} where {{ date_column }} >= {{ window.start }} and {{ date_column }} < {{ window.end }}
+    {%- endif -%}
+{% endmacro %}

@@ -65,9 +65,11 @@ comparisons as (
     full join by_organization as o on o.currency = f.currency
 )
 
+-- a month one mart lists with nothing paid (kpi_daily's days run on to the last refund) and another leaves out
+-- agrees: missing is zero
 select *
 from comparisons
-where financial_paid_orders is distinct from other_paid_orders
-   or financial_gross is distinct from other_gross
-   or financial_fees is distinct from other_fees
-   or financial_net is distinct from other_net
+where coalesce(financial_paid_orders, 0) <> coalesce(other_paid_orders, 0)
+   or coalesce(financial_gross, 0) <> coalesce(other_gross, 0)
+   or coalesce(financial_fees, 0) <> coalesce(other_fees, 0)
+   or coalesce(financial_net, 0) <> coalesce(other_net, 0)

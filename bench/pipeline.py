@@ -34,7 +34,7 @@ class Step:
 
 def _boxoffice(home: Path, *args: str) -> tuple[float, float]:
     """A boxoffice command in a fresh process, in the bench's home; (wall seconds, peak RSS in MB)."""
-    from boxoffice.bench import measure
+    from bench.extractor import measure
 
     env = {k: v for k, v in os.environ.items() if k not in ("WAREHOUSE_DSN", "SOURCE_DSN", "BOXOFFICE_AS_OF")}
     env.update(BOXOFFICE_HOME=str(home), REPORTS_DIR=str(home / "reports"))
@@ -237,7 +237,7 @@ def report(
 
 
 def main(orders: int, reuse_sources: bool = False) -> None:
-    from boxoffice.bench import machine, prepend_to_benchmarks
+    from bench.extractor import machine, prepend_to_benchmarks
     from boxoffice.settings import home_dir
     from boxoffice.warehouse import EmbeddedServer
 

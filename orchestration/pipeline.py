@@ -8,18 +8,19 @@ import shutil
 import socket
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 
 from boxoffice.alerts import config_of
-from boxoffice.settings import PROJECT_DIR, Settings
+from boxoffice.settings import PROJECT_DIR, ArgumentError, Settings
 from boxoffice.warehouse import DAGSTER_STORAGE_ENV, dagster_storage_url
 from extract import mollie as mollie_extract
 from extract import platform as platform_extract
 from extract import quarantine
-from orchestration.extract_assets import CONTRACT_CHECK, EXTRACT_STEP
+from orchestration.extract_assets import CONTRACT_CHECK, EXTRACT_STEP, ExtractConfig
 
 
 def prepare_dagster_home(settings: Settings) -> None:
@@ -33,6 +34,9 @@ def prepare_dagster_home(settings: Settings) -> None:
 
 
 DBT_ERRORS = "Errors parsed from dbt logs:"
+# the tags of a run over a range of partitions, those a single-run backfill launches (execute_in_process takes one
+# partition key, not a range)
+PARTITION_RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 HOST_TAG, PID_TAG = "boxoffice/host", "boxoffice/pid"  # where a command-line run's process lives
 
 
@@ -63,7 +67,6 @@ class RunOutcome:
 
 def _launch(log_level: str, progress: bool) -> dict:
     return {
-        "raise_on_error": False,
         "tags": {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
         "loggers": {"console": {"config": {"log_level": log_level}}, **({"progress": {}} if progress else {})},
     }
@@ -106,7 +109,7 @@ def run_everything(
     with _session(settings) as (busy, instance, log_path):
         if busy:
             return RunOutcome(success=False, not_started=busy, log_path=log_path)
-        extract = {EXTRACT_STEP: {"full_refresh": full_refresh}}
+        extract = {EXTRACT_STEP: ExtractConfig(full_refresh=full_refresh)}
         loaded = _execute(defs.resolve_job_def(load_job.name), instance, launch, extract)
         results, plan = [loaded], None
         if loaded.success:  # a load that failed leaves the build to the next run (raw is not what it should be)
@@ -127,16 +130,28 @@ def run_everything(
     return outcome
 
 
-def run_job(settings: Settings, job_name: str, log_level: str = "WARNING", progress: bool = False) -> RunOutcome:
+def run_job(
+    settings: Settings,
+    job_name: str,
+    log_level: str = "WARNING",
+    progress: bool = False,
+    days: tuple[date, date] | None = None,
+) -> RunOutcome:
     """One of the scheduled jobs (orchestration/jobs.py: the micro-batch, the Mollie reconciliation, finance's
-    reports) in this process, as the daemon would run it, holding the warehouse like any run."""
+    reports, the marts by day) in this process, as the daemon would run it, holding the warehouse like any run.
+    `days` (first, last) runs a partitioned job over that range of daily partitions in one run, as a single-run
+    backfill from the UI does."""
     prepare_dagster_home(settings)
     from orchestration.definitions import defs
 
+    job = defs.resolve_job_def(job_name)
+    launch = _launch(log_level, progress)
+    if days is not None:
+        launch["tags"] |= partition_range_tags(job, *days)
     with _session(settings) as (busy, instance, log_path):
         if busy:
             return RunOutcome(success=False, not_started=busy, log_path=log_path)
-        result = _execute(defs.resolve_job_def(job_name), instance, _launch(log_level, progress), {})
+        result = _execute(job, instance, launch, {})
         evaluations = result.get_asset_check_evaluations()
         outcome = read_outcome([result], log_path, evaluations)
         outcome.alerts = _notify(settings, outcome, evaluations, result.run_id)
@@ -172,11 +187,25 @@ def _locked(settings: Settings, holder: str):
         yield str(err)
 
 
+def partition_range_tags(job, first: date, last: date) -> dict[str, str]:
+    """The tags of a run over the daily partitions first..last (Dagster's single-run backfill); a day outside the
+    job's partitions is an ArgumentError naming the range there is."""
+    partitions = job.partitions_def
+    if partitions is None:
+        raise ArgumentError(f"the job {job.name} is not partitioned")
+    keys = partitions.get_partition_keys()
+    start, end = first.isoformat(), last.isoformat()
+    if last < first or start not in keys or end not in keys:
+        raise ArgumentError(f"days {start}..{end} are not within the daily partitions {keys[0]}..{keys[-1]}")
+    return {PARTITION_RANGE_TAGS[0]: start, PARTITION_RANGE_TAGS[1]: end}
+
+
 def _execute(job, instance, launch: dict, ops: dict):
-    run_config = {"loggers": launch["loggers"], "ops": {op: {"config": c} for op, c in ops.items()}}
-    return job.execute_in_process(
-        instance=instance, raise_on_error=launch["raise_on_error"], tags=launch["tags"], run_config=run_config
-    )
+    """The job in this process; `ops`: each step's config by step name (a dg.Config, or as a RunRequest holds it)."""
+    import dagster as dg
+
+    config = dg.RunConfig(ops=ops, loggers=launch["loggers"])
+    return job.execute_in_process(instance=instance, raise_on_error=False, tags=launch["tags"], run_config=config)
 
 
 def _build(defs, instance, launch: dict, plan, settings: Settings, full_refresh: bool):
@@ -195,8 +224,7 @@ def _build(defs, instance, launch: dict, plan, settings: Settings, full_refresh:
         job = job.get_subset(
             asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys)
         )
-    ops = request.run_config.get("ops", {})
-    return _execute(job, instance, launch, {op: c["config"] for op, c in ops.items()})
+    return _execute(job, instance, launch, request.run_config.get("ops", {}))
 
 
 def latest_check_evaluations(instance, defs) -> list:
