@@ -1,6 +1,7 @@
 """dbt models as Dagster assets (dagster-dbt); dbt tests become asset checks."""
 
 import json
+import shutil
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -57,6 +58,17 @@ class DbtBuildConfig(dg.Config):
     freshness_snapshot: str = ""
     """The sources' freshness snapshot the build was planned from (build_plan): once dbt has run, the next plan
     compares with it. Empty when the build was not planned (e.g. launched from the UI)."""
+
+
+def keep_partial_parse(target: Path) -> None:
+    """dagster-dbt starts each dbt from target/partial_parse.msgpack; this invocation's, parsed with the settings'
+    environment, takes its place, so the next one parses only what changed (dbt parses the whole project again
+    when the profile or an env var it read differ, as they do from a parse outside a run: seconds per step)."""
+    parsed = target / "partial_parse.msgpack"
+    if parsed.exists():
+        kept = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+        shutil.copyfile(parsed, kept.with_suffix(".tmp"))
+        kept.with_suffix(".tmp").replace(kept)
 
 
 DAILY_TAG = "daily"  # dbt models keyed by a local day: Dagster runs them as daily partitions
@@ -125,4 +137,5 @@ def _build(context: dg.AssetExecutionContext, config: DbtBuildConfig, dbt: DbtCl
     finally:  # also after failed models or tests: what failed is what the next plan builds again
         snapshot = Path(config.freshness_snapshot) if config.freshness_snapshot else None
         build_plan.record_build(s, invocation.target_path, snapshot)
+        keep_partial_parse(invocation.target_path)
         prune_runs(invocation.target_path.parent, prefix=f"{context.op_def.name}-", keep=KEEP_RUN_ARTIFACTS)
