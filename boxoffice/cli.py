@@ -108,6 +108,28 @@ def cmd_backfill(args, settings: Settings) -> int:
     return _run_pipeline(settings, job="daily_marts", days=(first, last))
 
 
+def cmd_metabase(args, settings: Settings) -> int:
+    if args.action == "exposures":
+        from dashboards import catalog
+        from dashboards.exposures import EXPOSURES_FILE, exposures_yaml
+
+        EXPOSURES_FILE.write_text(exposures_yaml(catalog.dashboards()))
+        print(f"dbt exposures written to {EXPOSURES_FILE}")
+        return 0
+    from dashboards.client import MetabaseError
+    from dashboards.publish import publish
+
+    try:
+        summary, mb = publish(settings)
+    except MetabaseError as err:
+        print(f"boxoffice: {err}", file=sys.stderr)
+        return 1
+    print(f"Metabase {mb.url}: {len(mb.calls)} calls, {mb.writes()} of them writes")
+    for line in summary.lines():
+        print(f"  {line}")
+    return 0
+
+
 def cmd_demo(args, settings: Settings) -> int:
     from boxoffice.console import StepLines
     from boxoffice.demo import build, sandbox
@@ -290,6 +312,10 @@ def parser() -> argparse.ArgumentParser:
     backfill.add_argument("--from", dest="from_", required=True, help="first local day, YYYY-MM-DD")
     backfill.add_argument("--to", required=True, help="last local day (included), YYYY-MM-DD")
     backfill.set_defaults(func=cmd_backfill)
+
+    metabase = sub.add_parser("metabase", help="publish the dashboards to Metabase, or write their dbt exposures")
+    metabase.add_argument("action", choices=["sync", "exposures"])
+    metabase.set_defaults(func=cmd_metabase)
 
     report = sub.add_parser("report", help="write a finance report on demand")
     report.add_argument("kind", choices=["reconciliation"])

@@ -152,6 +152,40 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class MetabaseSettings:
+    """Where the dashboards are published (dashboards/publish.py): the Metabase, how to log in, and how Metabase
+    reaches the warehouse as the reader roles."""
+
+    url: str | None = None
+    api_key: str | None = None
+    user: str | None = None
+    password: str | None = None
+    analytics_db_password: str | None = None  # the analytics role's login, given only when set
+    support_db_password: str | None = None
+    warehouse_host: str | None = None  # the warehouse's host as Metabase sees it (a container: host.docker.internal)
+    warehouse_port: int | None = None
+
+    @classmethod
+    def load(cls, env: Mapping[str, str]) -> MetabaseSettings:
+        url = (env.get("METABASE_URL") or "").rstrip("/") or None
+        if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
+            raise SettingsError(f"METABASE_URL is malformed: expected http(s)://host[:port], got {url!r}")
+        port = env.get("METABASE_WAREHOUSE_PORT") or None
+        if port is not None and not port.isdigit():
+            raise SettingsError(f"METABASE_WAREHOUSE_PORT is malformed: expected a port number, got {port!r}")
+        return cls(
+            url=url,
+            api_key=env.get("METABASE_API_KEY") or None,
+            user=env.get("METABASE_USER") or None,
+            password=env.get("METABASE_PASSWORD") or None,
+            analytics_db_password=env.get("METABASE_ANALYTICS_DB_PASSWORD") or None,
+            support_db_password=env.get("METABASE_SUPPORT_DB_PASSWORD") or None,
+            warehouse_host=env.get("METABASE_WAREHOUSE_HOST") or None,
+            warehouse_port=int(port) if port else None,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     warehouse_dsn_override: str | None = None
     source_dsn_value: str | None = None
@@ -175,6 +209,7 @@ class Settings:
     # DAGSTER_POSTGRES_URL; None: a database `dagster` beside the warehouse (dagster_storage_dsn)
     dagster_storage_dsn_override: str | None = None
     partitions_start: date = date.fromisoformat(DEFAULT_PARTITIONS_START)  # PARTITIONS_START_DATE
+    metabase: MetabaseSettings = field(default_factory=MetabaseSettings)
 
     @classmethod
     def load(cls, overrides: Mapping[str, str] | None = None) -> Settings:
@@ -247,6 +282,7 @@ class Settings:
                 "PARTITIONS_START_DATE", env.get("PARTITIONS_START_DATE") or DEFAULT_PARTITIONS_START
             ),
             alerts=AlertSettings.load(env, home_dir()),
+            metabase=MetabaseSettings.load(env),
             dagster_storage_dsn_override=_check_dsn("DAGSTER_POSTGRES_URL", env["DAGSTER_POSTGRES_URL"])
             if env.get("DAGSTER_POSTGRES_URL")
             else None,

@@ -1,1 +1,3 @@
-"""Metabase collections, questions and dashboards provisioned from code (not built yet: see README)."""
+"""Metabase dashboards as code: the declarations (catalog.py), the rules they keep (spec.py), their SQL as
+Metabase runs it (sql.py), the client (client.py), the idempotent sync (sync.py, publish.py) and the dbt
+exposures generated from them (exposures.py)."""

@@ -10,6 +10,7 @@ from boxoffice import dbt_project
 from orchestration import build_plan
 from orchestration.alert_assets import ALERT_RULES, FRAUD_ALERTS, alert_notifications
 from orchestration.checks import SUITES
+from orchestration.dashboard_assets import metabase_dashboards
 from orchestration.dbt_assets import DBT_ASSETS, DBT_STEP, BoxofficeTranslator, DbtBuildConfig
 from orchestration.jobs import sensor_status
 from orchestration.report_assets import reconciliation_reports
@@ -18,9 +19,9 @@ from orchestration.resources import BoxofficeSettings
 
 def build_selection(plan: build_plan.BuildPlan) -> tuple[set[dg.AssetKey], set[dg.AssetCheckKey]]:
     """The assets and checks of a planned build: the planned models with their dbt tests, the dbt tests of the
-    sources with new rows and those planned alone (changed, or failed last time), the reports when any model is
-    built, the alert notifications when the fraud alerts or the alert rules are, and each GX suite that reads a
-    built model or a source with new rows."""
+    sources with new rows and those planned alone (changed, or failed last time), the reports and the dashboards
+    when any model is built, the alert notifications when the fraud alerts or the alert rules are, and each GX
+    suite that reads a built model or a source with new rows."""
     from dagster_dbt.asset_utils import get_asset_check_key_for_test
 
     manifest = dbt_project.manifest()
@@ -36,7 +37,7 @@ def build_selection(plan: build_plan.BuildPlan) -> tuple[set[dg.AssetKey], set[d
         if reads_models & built or reads_sources & set(plan.fresher_sources):
             asset = dg.AssetKey(list(suite.asset))
             checks |= {dg.AssetCheckKey(asset, e.name) for e in suite.expectations}
-    downstream = {reconciliation_reports.key} if models else set()
+    downstream = {reconciliation_reports.key, metabase_dashboards.key} if models else set()
     if models & {FRAUD_ALERTS, ALERT_RULES}:  # new fraud alerts, rules evaluated again: notify what is due
         downstream.add(alert_notifications.key)
     return models | downstream, checks

@@ -11,6 +11,7 @@ from dagster_dbt import DbtCliResource
 from orchestration.alert_assets import alert_notifications, notify_failed_runs
 from orchestration.builds import build_after_each_load
 from orchestration.checks import suite_checks
+from orchestration.dashboard_assets import metabase_dashboards
 from orchestration.dbt_assets import DBT_ASSETS, dbt_project
 from orchestration.extract_assets import extract_sources
 from orchestration.freshness import source_freshness
@@ -65,7 +66,14 @@ build_after_load = build_after_each_load(load, build)
 settings = BoxofficeSettings.from_environment()
 
 defs = dg.Definitions(
-    assets=[extract_sources, build_settings, *DBT_ASSETS, reconciliation_reports, alert_notifications],
+    assets=[
+        extract_sources,
+        build_settings,
+        *DBT_ASSETS,
+        reconciliation_reports,
+        alert_notifications,
+        metabase_dashboards,
+    ],
     asset_checks=[*suite_checks, source_freshness],
     jobs=[everything, load, build, micro_batch, mollie_reconciliation, finance_reports, daily_marts],
     schedules=schedules(everything),

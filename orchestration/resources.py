@@ -52,6 +52,14 @@ class BoxofficeSettings(dg.ConfigurableResource):
     alert_smtp_starttls: str | None = Field(default=None, description="STARTTLS (true)")
     alert_cooldown_minutes: str | None = Field(default=None, description="A lasting condition alerts once per this")
     dagster_url: str | None = Field(default=None, description="The Dagster UI the notifications link to")
+    metabase_url: str | None = Field(default=None, description="The Metabase the dashboards are published to")
+    metabase_api_key: str | None = Field(default=None, description="Its API key (or METABASE_USER and _PASSWORD)")
+    metabase_user: str | None = Field(default=None, description="Its admin's email")
+    metabase_password: str | None = Field(default=None, description="Its admin's password")
+    metabase_analytics_db_password: str | None = Field(default=None, description="The analytics role's login")
+    metabase_support_db_password: str | None = Field(default=None, description="The support role's login")
+    metabase_warehouse_host: str | None = Field(default=None, description="The warehouse's host as Metabase sees it")
+    metabase_warehouse_port: str | None = Field(default=None, description="And its port")
 
     @classmethod
     def from_environment(cls) -> BoxofficeSettings:
@@ -84,7 +92,6 @@ class WarehouseLock(dg.ConfigurableResource):
         holder = f"boxoffice run {(context.run_id or '')[:8]} pid {os.getpid()} on {socket.gethostname()}"
         with run_lock(settings.warehouse_dsn, holder, settings.run_lock_wait_seconds, shared=self.shared):
             yield self
-
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:

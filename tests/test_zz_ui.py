@@ -92,6 +92,7 @@ def test_the_ui_shows_every_layer_and_runs_the_schedules_and_sensors(ui):
         "marts/fct_accounting_journal",
         "reports/reconciliation_reports",  # the reports
         "monitoring/alert_notifications",  # the alerts
+        "dashboards/metabase",  # the analysts' dashboards
     ):
         assert layer in assets, layer
     (repository,) = data["repositoriesOrError"]["nodes"]
