@@ -8,7 +8,7 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test ui run lint bench bench-pipeline clean browser postgresql15
+.PHONY: install demo test ui run lint bench bench-pipeline bench-dashboards clean browser postgresql15
 
 # The report's browser test renders it in Debian's Chromium and reads the PDF back with pdftotext.
 browser:
@@ -56,6 +56,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	@$(BIN)/pip install -q -e '.[dev,bench]' 2>&1 | grep -v "is ignored: it is neither" || true
 	$(BIN)/boxoffice bench extract $(BENCH_ARGS)
+
+# every dashboard card's SQL on the configured warehouse (build it at scale first: make demo DEMO_ARGS="--orders 1000000")
+bench-dashboards: $(STAMP)
+	$(BIN)/boxoffice bench dashboards
 
 # the whole pipeline at scale (default 1,000,000 orders): generation, first run, no-change run, 1% change
 bench-pipeline: $(STAMP)

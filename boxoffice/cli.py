@@ -109,6 +109,13 @@ def cmd_backfill(args, settings: Settings) -> int:
 
 
 def cmd_metabase(args, settings: Settings) -> int:
+    if args.action == "preview":
+        from dashboards import catalog, preview
+
+        roles = {"analytics": settings.analytics_role, "support": settings.support_role}
+        pages = preview.write(settings.warehouse_dsn, catalog.dashboards(), roles, settings.reports_dir / "dashboards")
+        print(f"{len(pages)} dashboards previewed in {pages[0].parent} (index.html)")
+        return 0
     if args.action == "exposures":
         from dashboards import catalog
         from dashboards.exposures import EXPOSURES_FILE, exposures_yaml
@@ -128,6 +135,16 @@ def cmd_metabase(args, settings: Settings) -> int:
     for line in summary.lines():
         print(f"  {line}")
     return 0
+
+
+# Metabase for the demo (dashboards/compose.yml does the same): on the host's network, so it reaches the embedded
+# warehouse on 127.0.0.1; on port 3001, beside the Dagster UI's 3000
+METABASE_DOCKER = "docker run -d --name boxoffice-metabase --network host -e MB_JETTY_PORT=3001 metabase/metabase"
+METABASE_SYNC = (
+    "METABASE_URL=http://127.0.0.1:3001 METABASE_USER=admin@example.com METABASE_PASSWORD=Boxoffice-demo-1 "
+    "METABASE_ANALYTICS_DB_PASSWORD=analytics-demo METABASE_SUPPORT_DB_PASSWORD=support-demo "
+    ".venv/bin/boxoffice metabase sync"
+)
 
 
 def cmd_demo(args, settings: Settings) -> int:
@@ -157,6 +174,10 @@ def cmd_demo(args, settings: Settings) -> int:
     code = _run_pipeline(Settings.load())
     s = Settings.load()
     from boxoffice import alerts
+    from dashboards import catalog, preview
+
+    roles = {"analytics": s.analytics_role, "support": s.support_role}
+    preview.write(s.warehouse_dsn, catalog.dashboards(), roles, s.reports_dir / "dashboards")
 
     print(
         f"""
@@ -166,6 +187,9 @@ Where to look next:
   exports           .venv/bin/boxoffice export transactions --from YYYY-MM-DD --to YYYY-MM-DD [--format xlsx]
   alerts            {alerts.config_of(s).log_path}   (ALERT_WEBHOOK_URL / ALERT_SMTP_* send them on)
   GX data docs      {s.reports_dir / "data_docs"}/index.html
+  dashboards        {s.reports_dir / "dashboards"}/index.html   (what analysts see in Metabase; to publish there:)
+                      {METABASE_DOCKER}
+                      {METABASE_SYNC}
   Dagster UI        make ui   (runs, asset lineage, check results)
   the warehouse     psql "$(.venv/bin/boxoffice db url)"   (schemas raw, staging, intermediate, marts, support)
   rerun             make run  (a rerun rewrites no unchanged row)"""
@@ -231,6 +255,11 @@ def cmd_bench(args, settings: Settings) -> int:
         from bench import pipeline as bench_pipeline
 
         bench_pipeline.main(args.orders, args.reuse_sources)
+        return 0
+    if args.kind == "dashboards":
+        from bench import dashboards
+
+        dashboards.main()
         return 0
     if args.kind == "executors":
         from bench import executors
@@ -313,8 +342,10 @@ def parser() -> argparse.ArgumentParser:
     backfill.add_argument("--to", required=True, help="last local day (included), YYYY-MM-DD")
     backfill.set_defaults(func=cmd_backfill)
 
-    metabase = sub.add_parser("metabase", help="publish the dashboards to Metabase, or write their dbt exposures")
-    metabase.add_argument("action", choices=["sync", "exposures"])
+    metabase = sub.add_parser(
+        "metabase", help="publish the dashboards to Metabase, preview them as HTML, or write their dbt exposures"
+    )
+    metabase.add_argument("action", choices=["sync", "preview", "exposures"])
     metabase.set_defaults(func=cmd_metabase)
 
     report = sub.add_parser("report", help="write a finance report on demand")
@@ -333,7 +364,7 @@ def parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     bench = sub.add_parser("bench", help="benchmark the extractor (against a raw COPY stream and dlt) or the pipeline")
-    bench.add_argument("kind", nargs="?", choices=["extract", "pipeline", "executors"], default="extract")
+    bench.add_argument("kind", nargs="?", choices=["extract", "pipeline", "executors", "dashboards"], default="extract")
     bench.add_argument("--orders", type=int, default=1_000_000)
     bench.add_argument("--skip-dlt", action="store_true")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of raw COPY and extractor (median)")

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 import psycopg
 from psycopg import sql
 
+from boxoffice import dbt_project
 from boxoffice.settings import Settings, SettingsError
 from dashboards import catalog
 from dashboards.client import Credentials, Metabase
@@ -58,4 +59,4 @@ def publish(settings: Settings) -> tuple[Summary, Metabase]:
     check(dashboards)
     mb = Metabase(credentials(settings))
     grant_logins(settings)
-    return sync(mb, warehouse_for_metabase(settings), dashboards), mb
+    return sync(mb, warehouse_for_metabase(settings), dashboards, dbt_project.ensure_manifest()), mb

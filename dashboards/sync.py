@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from dashboards import datamodel
 from dashboards.client import Metabase, MetabaseError
 from dashboards.spec import Card, Connection, Dashboard, stable_id
 
@@ -49,14 +51,21 @@ class Summary:
         ]
 
 
-def sync(mb: Metabase, warehouse: Warehouse, dashboards: list[Dashboard], sync_timeout: float = 60) -> Summary:
+def sync(
+    mb: Metabase, warehouse: Warehouse, dashboards: list[Dashboard], manifest: Path, sync_timeout: float = 60
+) -> Summary:
+    """Everything declared, in place; `manifest`: dbt's, whose docs become Metabase's data model."""
     summary = Summary()
-    db_ids = {c.name: _database(mb, c, warehouse, summary) for c in {d.connection for d in dashboards}}
-    fields = {
-        name: _field_ids(mb, db_id, _needed_tables(dashboards, name), sync_timeout, summary)
-        for name, db_id in db_ids.items()
-    }
-    _permissions(mb, {d.connection for d in dashboards}, db_ids, summary)
+    connections = {d.connection for d in dashboards}
+    db_ids = {c.name: _database(mb, c, warehouse, summary) for c in connections}
+    fields = {}
+    for connection in sorted(connections, key=lambda c: c.name):
+        db_id, documented = db_ids[connection.name], datamodel.wanted(manifest, connection.schema)
+        needed = _needed_tables(dashboards, connection.name) | {(connection.schema, t) for t in documented}
+        metadata = _metadata(mb, db_id, needed, sync_timeout, summary)
+        fields[connection.name] = _fields(metadata)
+        _data_model(mb, metadata, documented, summary)
+    _permissions(mb, connections, db_ids, summary)
     root = _collection(mb, ROOT_COLLECTION, None, summary)
     for dashboard in dashboards:
         collection = _collection(mb, dashboard.collection, root, summary)
@@ -122,20 +131,32 @@ def _needed_tables(dashboards: list[Dashboard], connection: str) -> set[tuple[st
     }
 
 
-def _field_ids(mb: Metabase, db_id: int, tables: set, timeout: float, summary: Summary) -> dict[str, int]:
-    """schema.table.column -> Metabase's field id; the schema is synced first when a table is not known yet."""
-    known = _fields(mb.get(f"/api/database/{db_id}/metadata", include_hidden="true"))
-    if not tables <= {tuple(k.split(".")[:2]) for k in known}:
+def _metadata(mb: Metabase, db_id: int, tables: set, timeout: float, summary: Summary) -> dict:
+    """The database's tables and fields as Metabase knows them; its schema is synced first when a table a card
+    filters on is not known yet (a new mart), and polled until it is."""
+
+    def known(metadata: dict) -> set:
+        return {(t["schema"], t["name"]) for t in metadata.get("tables", [])}
+
+    metadata = mb.get(f"/api/database/{db_id}/metadata", include_hidden="true")
+    if not tables <= known(metadata):
         summary.add("connection", "synced")
         mb.post(f"/api/database/{db_id}/sync_schema")
         deadline = time.monotonic() + timeout
-        while not tables <= {tuple(k.split(".")[:2]) for k in known}:
+        while not tables <= known(metadata):
             if time.monotonic() > deadline:
-                missing = sorted(".".join(t) for t in tables - {tuple(k.split(".")[:2]) for k in known})
+                missing = sorted(".".join(t) for t in tables - known(metadata))
                 raise MetabaseError(f"Metabase's sync of database {db_id} shows no {', '.join(missing)} yet")
             time.sleep(1)
-            known = _fields(mb.get(f"/api/database/{db_id}/metadata", include_hidden="true"))
-    return known
+            metadata = mb.get(f"/api/database/{db_id}/metadata", include_hidden="true")
+    return metadata
+
+
+def _data_model(mb: Metabase, metadata: dict, tables: dict, summary: Summary) -> None:
+    """Descriptions and semantic types from the dbt docs (datamodel.py), where Metabase's differ."""
+    for endpoint, body in datamodel.updates(metadata, tables):
+        mb.put(endpoint, body)
+        summary.add("description", "updated")
 
 
 def _fields(metadata: dict) -> dict[str, int]:

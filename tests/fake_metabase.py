@@ -349,6 +349,7 @@ def sync_schema(fake, db_id, query, body):
                         "db_id": database["id"],
                         "base_type": "type/*",
                         "semantic_type": None,
+                        "description": None,
                     }
                     fake.fields[field["id"]] = field
                     fake.tables[key]["fields"].append(field)
@@ -361,6 +362,27 @@ def metadata(fake, db_id, query, body):
     database = _redacted(fake.get(fake.databases, db_id, "database"))
     tables = [copy.deepcopy(t) for (d, _, _), t in fake.tables.items() if d == database["id"]]
     return {**database, "tables": tables}
+
+
+@route("PUT", r"/api/table/(\d+)")
+def update_table(fake, table_id, query, body):
+    table = next((t for t in fake.tables.values() if t["id"] == int(table_id)), None)
+    if table is None:
+        raise HttpError(404, "table not found")
+    non_blank_or_null(body, "description")
+    table.update({k: v for k, v in body.items() if k in ("description", "display_name", "visibility_type")})
+    return {k: v for k, v in table.items() if k != "fields"}
+
+
+@route("PUT", r"/api/field/(\d+)")
+def update_field(fake, field_id, query, body):
+    field = fake.get(fake.fields, field_id, "field")
+    non_blank_or_null(body, "description")
+    kind = body.get("semantic_type")
+    if kind is not None and not (isinstance(kind, str) and kind.startswith("type/")):
+        raise HttpError(400, f"semantic_type: {kind!r} is not a Metabase type")
+    field.update({k: v for k, v in body.items() if k in ("description", "semantic_type", "display_name")})
+    return copy.deepcopy(field)
 
 
 # -- groups and permissions -----------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ def test_a_run_with_no_source_change_builds_nothing(runs):
     assert second.build.nothing, second.build
     nodes = dbt_project.manifest()["nodes"].values()
     models = sum(1 for n in nodes if n["resource_type"] in ("model", "seed"))
-    assert first.materialized - second.materialized == models + 2  # the models, reports and alerts: not again
+    # the models, reports, alerts and dashboards: not again
+    assert first.materialized - second.materialized == models + 3
     # the checks not rerun keep their findings: the summary reads each check's latest evaluation
     assert second.warned_checks == first.warned_checks != []
     assert second.ok
@@ -186,6 +187,7 @@ def test_the_sensor_after_each_load_requests_the_planned_build(planned, settings
         dg.AssetKey(["staging", "stg_platform__webhook_deliveries"]),
         dg.AssetKey(["marts", "health_webhook_retries"]),
         dg.AssetKey(["reports", "reconciliation_reports"]),
+        dg.AssetKey(["dashboards", "metabase"]),
     }
     assert {c.name for c in request.asset_check_keys if c.asset_key.path[0] == "raw"} == {
         "source_primary_key_platform_webhook_deliveries_id"

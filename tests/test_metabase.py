@@ -84,6 +84,16 @@ def test_a_fresh_metabase_gets_everything_and_a_second_sync_writes_nothing(
             wired = {m["target"][1][1] for d in placed for m in d["parameter_mappings"]}
             assert wired == {f.slug for f in dashboard.filters}  # every filter reaches at least one card
         assert len(fake.cards) == sum(len(d.cards) for d in declared)
+        # the data model from the dbt docs: descriptions, and semantic types
+        columns = {(t["schema"], t["name"], f["name"]): f for t in fake.tables.values() for f in t["fields"]}
+        gmv, email = columns[("marts", "kpi_daily", "gmv")], columns[("support", "support_order_search", "buyer_email")]
+        from boxoffice import dbt_project
+
+        documented = dbt_project.manifest()["nodes"]["model.boxoffice.kpi_daily"]["columns"]["gmv"]["description"]
+        assert gmv["description"] == documented and gmv["semantic_type"] == "type/Currency"
+        assert email["semantic_type"] == "type/Email" and email["description"]
+        kpi_table = next(t for t in fake.tables.values() if t["name"] == "kpi_daily")
+        assert kpi_table["description"] and "raw" not in {t["schema"] for t in fake.tables.values()}
         assert ("POST", "/api/dashboard/1/cards") not in fake.writes()
         writes = len(fake.writes())
         assert f"{writes} of them writes" in first
@@ -352,3 +362,52 @@ def test_the_dashboards_asset_skips_without_metabase_and_syncs_with_one(catalogu
         metadata = {k: v.value for k, v in event.materialization.metadata.items()}
         assert metadata["dashboards created"] == 7 and metadata["writes"] == len(fake.writes())
         assert {d["name"] for d in fake.dashboards.values()} == {d.name for d in catalog.dashboards()}
+
+
+def pdf_text(page, tmp_path) -> str:
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is missing: `make browser` (part of `make test`) installs it"
+    pdf = tmp_path / f"{page.stem}.pdf"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+
+
+def test_the_preview_pages_show_what_analysts_will_see(settings, warehouse, capsys, tmp_path):
+    """boxoffice metabase preview, rendered in headless Chromium: numbers read off the page equal the marts'."""
+    assert main(["metabase", "preview"]) == 0
+    folder = settings.reports_dir / "dashboards"
+    assert "7 dashboards previewed" in capsys.readouterr().out
+    kpis = pdf_text(folder / "platform_kpis.html", tmp_path)
+    gmv, previous = warehouse.execute(
+        "select current_value, previous_value from marts.kpi_periods where kpi = 'gmv' and period = 'this_month'"
+    ).fetchone()
+    assert f"{gmv:,.2f}" in kpis and f"{previous:,.2f}" in kpis
+    (revenue,) = warehouse.execute(
+        "select previous_value from marts.kpi_periods where kpi = 'net_platform_revenue' and period = 'this_month'"
+    ).fetchone()
+    assert f"{revenue:,.2f}" in kpis
+    reconciliation = pdf_text(folder / "reconciliation.html", tmp_path)
+    reference, reported = warehouse.execute(
+        "select settlement_reference, reported_amount from marts.fct_settlement_reconciliation "
+        "order by settlement_date desc nulls first limit 1"
+    ).fetchone()
+    assert reference in reconciliation and f"{reported:,.2f}" in reconciliation
+    assert "<script" not in (folder / "reconciliation.html").read_text()  # nothing remote: it opens anywhere
+    support = (folder / "support.html").read_text()
+    assert "As the role <b>support</b>" in support

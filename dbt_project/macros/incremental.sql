@@ -62,3 +62,18 @@
         delete from {{ this }} where {{ date_column }} >= {{ window.start }} and {{ date_column }} < {{ window.end }}
     {%- endif -%}
 {% endmacro %}
+
+{#- A post-hook for an index an incremental model gained after warehouses were built: dbt-postgres creates a
+    model's `indexes` only with its relation, so an existing table would never get it. Named after the table,
+    created once, and the table analyzed then (an expression index has statistics of its own). -#}
+{% macro index_if_missing(suffix, definition) %}
+    {%- set name = this.identifier ~ '__' ~ suffix -%}
+    do $$
+    begin
+        if to_regclass('{{ this.schema }}.{{ adapter.quote(name) }}') is null then
+            create index {{ adapter.quote(name) }} on {{ this }} {{ definition }};
+            analyze {{ this }};
+        end if;
+    end
+    $$
+{% endmacro %}

@@ -7,6 +7,7 @@
 -- stored line before the earliest of them (a line that arrives late, dated before lines already built,
 -- moves the balance of the stored lines after it). Lines whose platform payment or order was loaded since
 -- are linked to it again, keeping their running balance.
+-- The reconciliation dashboard's ledger (newest first) and its movements per day (read from the index alone) (post-hooks: index_if_missing).
 {{ config(
     materialized='incremental',
     unique_key='balance_transaction_id',
@@ -17,6 +18,10 @@
         {'columns': ['balance_id', 'created_at', 'balance_transaction_id']},
         {'columns': ['mollie_payment_id']},
         {'columns': ['order_number']},
+    ],
+    post_hook=[
+        "{{ index_if_missing('created', '(created_at)') }}",
+        "{{ index_if_missing('daily', '(created_date) include (result_amount, organization_id)') }}",
     ],
 ) }}
 {% set wm = incremental_watermark(uses_settings=true) %}

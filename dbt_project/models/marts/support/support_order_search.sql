@@ -4,12 +4,20 @@
 --
 -- Incremental by order: a run rebuilds the orders int_orders rebuilt since (their payments, refunds and
 -- events are behind those) and the orders of tickets and organizations loaded since.
+-- The support dashboard's order search lists the newest first, and finds an order by the buyer's email, a QR code
+-- or a Mollie payment id through an index each (post-hooks: index_if_missing).
 {{ config(
     materialized='incremental',
     unique_key='order_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     indexes=[{'columns': ['order_id'], 'unique': True}, {'columns': ['order_number']}],
+    post_hook=[
+        "{{ index_if_missing('created', '(created_at)') }}",
+        "{{ index_if_missing('email', '(lower(buyer_email))') }}",
+        "{{ index_if_missing('qr_codes', 'using gin (qr_codes)') }}",
+        "{{ index_if_missing('mollie_ids', 'using gin (mollie_payment_ids)') }}",
+    ],
 ) }}
 {% set wm = incremental_watermark(uses_settings=false) %}
 with

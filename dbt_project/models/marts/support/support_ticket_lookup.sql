@@ -3,12 +3,18 @@
 --
 -- Incremental by ticket: a run rebuilds the tickets that a row loaded since the last build touches (the
 -- ticket, a scan of it, its order, its event).
+-- The support dashboard's ticket lookup lists the latest scanned first, and finds an order's tickets by its number
+-- (post-hooks: index_if_missing).
 {{ config(
     materialized='incremental',
     unique_key='ticket_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     indexes=[{'columns': ['ticket_id'], 'unique': True}, {'columns': ['qr_code']}],
+    post_hook=[
+        "{{ index_if_missing('last_scanned', '(last_scanned_at desc nulls last)') }}",
+        "{{ index_if_missing('order_number', '(order_number)') }}",
+    ],
 ) }}
 {% set wm = incremental_watermark(uses_settings=false) %}
 with
