@@ -35,6 +35,41 @@ KPIS = (
 )
 
 
+# every number of marts.kpi_snapshot (one row: the platform as of the build), a number card each
+SNAPSHOT = (
+    ("organizations_total", "Organizations, all time"),
+    ("organizations_active", "Organizations active"),
+    ("organizations_suspended", "Organizations suspended"),
+    ("organizations_churned", "Organizations churned"),
+    ("organizations_new_this_week", "New organizations this week"),
+    ("organizations_new_this_month", "New organizations this month"),
+    ("organizations_mom_growth_pct", "Organizations, month-on-month growth %"),
+    ("events_total", "Events, all time"),
+    ("events_live", "Events live"),
+    ("events_upcoming_30d", "Events in the next 30 days"),
+    ("events_this_month", "Events this month"),
+    ("events_per_organization", "Events per organization"),
+    ("gmv_total", "GMV, all time"),
+    ("gmv_this_month", "GMV this month"),
+    ("gmv_last_month", "GMV last month"),
+    ("gmv_change_pct", "GMV change %"),
+    ("tickets_sold_total", "Tickets sold, all time"),
+    ("tickets_sold_this_month", "Tickets sold this month"),
+    ("average_ticket_price", "Average ticket price, all time"),
+    ("orders_completed_total", "Orders completed, all time"),
+    ("average_order_value", "Average order value, all time"),
+    ("platform_fees_total", "Platform fees, all time"),
+    ("service_fees_total", "Service fees, all time"),
+    ("mollie_fees_total", "Mollie fees, all time"),
+    ("net_platform_revenue_total", "Net platform revenue, all time"),
+)
+
+
+def snapshot_card(column: str, title: str) -> Card:
+    sql = f"select {column}\nfrom marts.kpi_snapshot"
+    return Card(title, sql, "scalar", (4, 2), f"{title}, as of the last build.", metrics=(column,))
+
+
 def _filtered(table: str, date: str | None = None, organization: bool = False, status: bool = False) -> dict:
     fields = {}
     if date:
@@ -85,6 +120,7 @@ def platform_kpis() -> Dashboard:
     growth = _filtered("marts.growth_monthly", "month_start", True, True)
     daily = _filtered("marts.growth_events_daily", "date_day", True, True)
     cards = [kpi_card(kpi, title) for kpi, title in KPIS]
+    cards += [snapshot_card(column, title) for column, title in SNAPSHOT]
     cards += [
         _chart(
             "GMV, last 12 months",
@@ -131,7 +167,6 @@ def platform_kpis() -> Dashboard:
             ("active_events",),
             daily,
         ),
-        Card("KPI snapshot", "select *\nfrom marts.kpi_snapshot", "table", (24, 4), "Every number as of the build."),
     ]
     return Dashboard(
         "Platform KPIs",

@@ -37,7 +37,7 @@ def build_selection(plan: build_plan.BuildPlan) -> tuple[set[dg.AssetKey], set[d
         if reads_models & built or reads_sources & set(plan.fresher_sources):
             asset = dg.AssetKey(list(suite.asset))
             checks |= {dg.AssetCheckKey(asset, e.name) for e in suite.expectations}
-    downstream = {reconciliation_reports.key, metabase_dashboards.key} if models else set()
+    downstream = {reconciliation_reports.key, *metabase_dashboards.keys} if models else set()
     if models & {FRAUD_ALERTS, ALERT_RULES}:  # new fraud alerts, rules evaluated again: notify what is due
         downstream.add(alert_notifications.key)
     return models | downstream, checks

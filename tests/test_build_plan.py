@@ -32,7 +32,9 @@ def test_a_run_with_no_source_change_builds_nothing(runs):
     nodes = dbt_project.manifest()["nodes"].values()
     models = sum(1 for n in nodes if n["resource_type"] in ("model", "seed"))
     # the models, reports, alerts and dashboards: not again
-    assert first.materialized - second.materialized == models + 3
+    from orchestration.dashboard_assets import SPECS
+
+    assert first.materialized - second.materialized == models + 2 + len(SPECS)
     # the checks not rerun keep their findings: the summary reads each check's latest evaluation
     assert second.warned_checks == first.warned_checks != []
     assert second.ok
@@ -179,6 +181,7 @@ def test_the_sensor_after_each_load_requests_the_planned_build(planned, settings
     from dagster._core.events import DagsterEventType
 
     from orchestration.builds import build_request
+    from orchestration.dashboard_assets import SPECS
     from orchestration.dbt_assets import DBT_STEP
 
     changed = ["model.boxoffice.stg_platform__webhook_deliveries", "model.boxoffice.health_webhook_retries"]
@@ -187,7 +190,7 @@ def test_the_sensor_after_each_load_requests_the_planned_build(planned, settings
         dg.AssetKey(["staging", "stg_platform__webhook_deliveries"]),
         dg.AssetKey(["marts", "health_webhook_retries"]),
         dg.AssetKey(["reports", "reconciliation_reports"]),
-        dg.AssetKey(["dashboards", "metabase"]),
+        *(spec.key for spec in SPECS),
     }
     assert {c.name for c in request.asset_check_keys if c.asset_key.path[0] == "raw"} == {
         "source_primary_key_platform_webhook_deliveries_id"

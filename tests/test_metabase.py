@@ -259,6 +259,11 @@ def test_every_card_runs_as_its_role_with_its_filters_empty_and_set(warehouse):
 def test_the_kpi_cards_are_the_kpis_of_the_mart(warehouse):
     kpis = [r[0] for r in warehouse.execute("select kpi from marts.kpi_periods group by kpi order by min(kpi_order)")]
     assert kpis == [kpi for kpi, _ in catalog.KPIS]
+    numbers = warehouse.execute(
+        "select column_name from information_schema.columns where table_schema = 'marts' "
+        "and table_name = 'kpi_snapshot' and data_type in ('bigint', 'integer', 'numeric') order by ordinal_position"
+    ).fetchall()
+    assert [n for (n,) in numbers] == [column for column, _ in catalog.SNAPSHOT]  # every number has its card
 
 
 @pytest.mark.parametrize(
@@ -348,18 +353,22 @@ def test_the_dashboards_asset_skips_without_metabase_and_syncs_with_one(catalogu
     """The asset dashboards/metabase, configured through the settings resource's own fields."""
     import dagster as dg
 
-    from orchestration.dashboard_assets import SKIPPED, metabase_dashboards
+    from orchestration.dashboard_assets import SKIPPED, SYNC_KEY, metabase_dashboards
     from orchestration.resources import BoxofficeSettings
 
+    def events(result) -> dict:
+        return {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
+
     monkeypatch.delenv("METABASE_URL", raising=False)
-    unset = dg.materialize([metabase_dashboards], resources={"settings": BoxofficeSettings()})
-    (event,) = unset.get_asset_materialization_events()
-    assert unset.success and event.materialization.metadata["skipped"].value == SKIPPED
+    unset = events(dg.materialize([metabase_dashboards], resources={"settings": BoxofficeSettings()}))
+    assert len(unset) == 1 + len(catalog.dashboards())  # the sync, and each dashboard downstream of its marts
+    assert {m["skipped"].value for m in unset.values()} == {SKIPPED}
+    reconciliation = metabase_dashboards.asset_deps[dg.AssetKey(["dashboards", "reconciliation"])]
+    assert dg.AssetKey(["marts", "fct_settlement_reconciliation"]) in reconciliation
     with FakeMetabase(catalogue, admin=ADMIN, set_up=True) as fake:
         configured = BoxofficeSettings(metabase_url=fake.url, metabase_user=ADMIN[0], metabase_password=ADMIN[1])
         result = dg.materialize([metabase_dashboards], resources={"settings": configured})
-        (event,) = result.get_asset_materialization_events()
-        metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+        metadata = {k: v.value for k, v in events(result)[SYNC_KEY].items()}
         assert metadata["dashboards created"] == 7 and metadata["writes"] == len(fake.writes())
         assert {d["name"] for d in fake.dashboards.values()} == {d.name for d in catalog.dashboards()}
 
