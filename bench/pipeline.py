@@ -59,12 +59,10 @@ def step_seconds(home: Path, since: float) -> dict[str, float]:
 
 
 def slowest_dbt_nodes(since: float, limit: int = 10) -> list[tuple[str, float]]:
-    """dbt's slowest models and tests in its run since `since` (dagster-dbt writes a folder per run); none when
-    the run built nothing."""
+    """dbt's slowest models and tests in the dbt steps since `since` (dagster-dbt writes a folder per invocation:
+    the main step, the marts by day); none when the run built nothing."""
     runs = [p for p in (DBT_PROJECT_DIR / "target").glob("*/run_results.json") if p.stat().st_mtime >= since]
-    if not runs:
-        return []
-    nodes = json.loads(max(runs, key=lambda p: p.stat().st_mtime).read_text())["results"]
+    nodes = [node for run in runs for node in json.loads(run.read_text())["results"]]
     ranked = sorted(((n["unique_id"].split(".", 1)[1], n["execution_time"]) for n in nodes), key=lambda r: -r[1])
     return ranked[:limit]
 
