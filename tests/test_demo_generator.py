@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+import requests
 
 from boxoffice.demo import build, mollie, platform, sandbox
 from boxoffice.settings import PROJECT_DIR
@@ -106,6 +107,12 @@ def test_a_new_demo_starts_the_embedded_warehouse_over():
             assert conn.execute("select count(*) from pg_namespace where nspname = 'raw'").fetchone()[0] == 0
         with psycopg.connect(server.url(build.PLATFORM_DB)) as conn:
             assert conn.execute("select count(*) from orders").fetchone()[0] == 230  # 200 and the fraud patterns'
+        # a demo again: its Mollie sandbox replaces the running one (which used to die with the old one's exit)
+        first = sandbox.daemon_status(home)
+        subprocess.run(cli, env={**env, "BOXOFFICE_HOME": str(home)}, cwd=PROJECT_DIR, check=True, capture_output=True)
+        second = sandbox.daemon_status(home)
+        assert first and second and second["pid"] != first["pid"] and second["port"] == first["port"]
+        assert requests.get(second["url"] + "/v2/balances", timeout=10).status_code == 401  # serving: wants a token
     finally:
         sandbox.daemon_down(home)
         server.down()

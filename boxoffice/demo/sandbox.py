@@ -7,6 +7,7 @@ Retry-After, 500, slow answers) can be injected for resilience tests.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -347,6 +348,8 @@ def daemon_status(home) -> dict | None:
     if not path.exists():
         return None
     state = json.loads(path.read_text())
+    with contextlib.suppress(ChildProcessError):  # this process's own daemon that exited: reaped, not a zombie
+        os.waitpid(state["pid"], os.WNOHANG)
     try:
         os.kill(state["pid"], 0)
     except OSError:
@@ -385,9 +388,17 @@ def daemon_up(home, dsn: str, token: str) -> dict:
     raise RuntimeError(f"the Mollie sandbox did not start; see {home / 'sandbox.log'}")
 
 
-def daemon_down(home) -> bool:
+def daemon_down(home, wait_seconds: float = 10) -> bool:
+    """Stop the daemon and wait until it is gone: a daemon_up right after must not find the dying one running
+    (and return it), nor its port still taken."""
     state = daemon_status(home)
     if not state:
         return False
     os.kill(state["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + wait_seconds
+    while daemon_status(home) is not None:
+        if time.monotonic() > deadline:
+            os.kill(state["pid"], signal.SIGKILL)
+            deadline = time.monotonic() + wait_seconds
+        time.sleep(0.05)
     return True
