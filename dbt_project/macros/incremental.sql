@@ -23,12 +23,25 @@
     {{ return("cast('" ~ row[0] ~ "' as timestamptz)") }}
 {% endmacro %}
 
-{#- A post-hook for every model: an incremental model's statistics are refreshed after its delete+insert, so
-    the models that filter it by `_loaded_at > <watermark>` are planned for the rows that are really new
-    (tables built whole are never filtered by a watermark). -#}
-{% macro analyze_if_incremental() %}
+{#- A post-hook for every model: an incremental model's watermark column gets an index (its next run reads
+    max(_loaded_at), which without one scans the whole table: 1.5 s on two million tickets), and its statistics
+    are refreshed after its delete+insert, so the models that filter it by `_loaded_at > <watermark>` are planned
+    for the rows that are really new (tables built whole are never filtered by a watermark). -#}
+{% macro index_and_analyze_if_incremental() %}
     {%- if model.config.materialized == 'incremental' -%}
-        analyze {{ this }}
+    do $$
+    begin
+        if not exists (
+            select 1
+            from pg_index as i
+            inner join pg_attribute as a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+            where i.indrelid = to_regclass('{{ this }}') and a.attname = '_loaded_at' and i.indpred is null
+        ) then
+            create index {{ adapter.quote(this.identifier ~ '__loaded_at') }} on {{ this }} (_loaded_at);
+        end if;
+    end
+    $$;
+    analyze {{ this }}
     {%- endif -%}
 {% endmacro %}
 

@@ -8,7 +8,7 @@
     unique_key='mollie_payment_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    indexes=[{'columns': ['mollie_payment_id'], 'unique': True}, {'columns': ['_loaded_at']}],
+    indexes=[{'columns': ['mollie_payment_id'], 'unique': True}],
 ) }}
 {% set wm = incremental_watermark(uses_settings=false) %}
 with balance_transactions as (

@@ -12,7 +12,6 @@
     on_schema_change='fail',
     indexes=[
         {'columns': ['order_id'], 'unique': True},
-        {'columns': ['_loaded_at']},
         {'columns': ['organization_id']},
         {'columns': ['mollie_payment_id']},
         {'columns': ['buyer_key']},

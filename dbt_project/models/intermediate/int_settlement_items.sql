@@ -13,7 +13,6 @@
         {'columns': ['item_group']},
         {'columns': ['settlement_id']},
         {'columns': ['mollie_payment_id']},
-        {'columns': ['_loaded_at']},
     ],
 ) }}
 {% set wm = incremental_watermark(uses_settings=false) %}

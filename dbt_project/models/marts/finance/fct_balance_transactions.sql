@@ -125,21 +125,23 @@ changed_payment_ids as (
     where p.order_id in (select order_id from changed_orders)
 ),
 
--- stored lines now linked to a changed payment or order, or linked to one before: linked again
+-- stored lines now linked to a changed payment or order, or linked to one before: linked again. Two lookups
+-- through an index each: one `or` of the two made the planner expect most of the table and scan it whole.
 relinked as (
     select {% for c in line_columns %}b.{{ c }}, {% endfor %}b.running_balance
     from {{ this }} as b
-    where (
-        b.mollie_payment_id in (select mollie_payment_id from changed_payment_ids)
-        or b.order_number in (select order_number from changed_orders)
-    )
-    and not exists (select 1 from rebalanced as r where r.balance_transaction_id = b.balance_transaction_id)
+    where b.mollie_payment_id in (select mollie_payment_id from changed_payment_ids)
+    union
+    select {% for c in line_columns %}b.{{ c }}, {% endfor %}b.running_balance
+    from {{ this }} as b
+    where b.order_number in (select order_number from changed_orders)
 ),
 
 rebuilt as (
     select * from rebalanced
     union all
-    select * from relinked
+    select * from relinked as b
+    where not exists (select 1 from rebalanced as r where r.balance_transaction_id = b.balance_transaction_id)
 ),
 
 {% endif %}
