@@ -28,6 +28,14 @@ def seq_scans(plan: dict) -> set[str]:
     return found
 
 
+def incremental_tables() -> list[tuple[str, str]]:
+    """(schema, table) of every incremental model, from dbt's manifest."""
+    from boxoffice import dbt_project
+
+    nodes = dbt_project.manifest()["nodes"].values()
+    return sorted((n["schema"], n["alias"]) for n in nodes if n.get("config", {}).get("materialized") == "incremental")
+
+
 def test_incremental_models_read_only_through_indexes(settings, runs, tmp_path):
     dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
     command = [dbt, "compile", "--quiet", "--select", "config.materialized:incremental"]
@@ -52,12 +60,7 @@ def test_incremental_models_read_only_through_indexes(settings, runs, tmp_path):
 def test_every_incremental_model_indexes_its_watermark(settings, runs, warehouse):
     """An incremental run starts with max(_loaded_at) of its model: without an index led by _loaded_at that is a
     scan of the whole table (1.5 s on two million tickets), whatever changed."""
-    from boxoffice import dbt_project
-
-    nodes = dbt_project.manifest()["nodes"].values()
-    incremental = sorted(
-        (n["schema"], n["alias"]) for n in nodes if n.get("config", {}).get("materialized") == "incremental"
-    )
+    incremental = incremental_tables()
     assert len(incremental) >= 9
     unindexed = [
         (schema, table)
@@ -75,10 +78,7 @@ def test_statistics_are_refreshed_after_each_load(settings, runs, warehouse):
     model that holds rows was analyzed after its newest row was written. (Without it the planner saw no row
     newer than the watermark, planned for one, and nested loops over thousands: int_orders took 34 s instead
     of 0.6 s after 1% of a million orders changed.)"""
-    from boxoffice import dbt_project
-
-    nodes = dbt_project.manifest()["nodes"].values()
-    incremental = [(n["schema"], n["alias"]) for n in nodes if n.get("config", {}).get("materialized") == "incremental"]
+    incremental = incremental_tables()
     raw = warehouse.execute(
         "select table_schema, table_name from information_schema.columns "
         "where table_schema = 'raw' and column_name = '_loaded_at'"
