@@ -183,7 +183,15 @@ class MollieAccount:
     def objects(self) -> Iterator[tuple]:
         """(kind, id, seq, parent id, settlement id, reference, body) of every object, each kind in its
         list order (createdAt, id)."""
-        yield from _payment_objects(self)
+        for part in self.parts():
+            yield from part
+
+    def parts(self) -> tuple[Iterator[tuple], Iterator[tuple]]:
+        """`objects()` in two halves of about the same size that can be written at once: the payments, and
+        every other kind."""
+        return _payment_objects(self), self._other_objects()
+
+    def _other_objects(self) -> Iterator[tuple]:
         yield from _refund_objects(self)
         yield from _chargeback_objects(self)
         for seq, s in enumerate(sorted(self.settlements, key=lambda s: (s["createdAt"], s["id"]))):

@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+import orjson
 import psycopg
 import requests
-from psycopg.types.json import Jsonb
+from psycopg.adapt import Dumper
+from psycopg.postgres import types as pg_types
+from psycopg.pq import Format
 
 from boxoffice.demo.mollie import MollieAccount
 
@@ -58,12 +61,25 @@ def _create_tables(conn: psycopg.Connection) -> None:
                               settlement_id text, expected_match_status text)""")
 
 
+class JsonbBinaryDumper(Dumper):
+    """A document in jsonb's binary form (version 1, then its text), written by orjson: a fifth of the time of
+    the standard library's json, which made up a third of writing the sandbox."""
+
+    format = Format.BINARY
+    oid = pg_types.get("jsonb").oid
+
+    def dump(self, obj: dict) -> bytes:
+        return b"\x01" + orjson.dumps(obj)
+
+
 def _copy_objects(conn: psycopg.Connection, objects) -> None:
+    conn.adapters.register_dumper(None, JsonbBinaryDumper)
     with conn.cursor().copy(
-        "copy objects (kind, id, seq, parent_id, settlement_id, reference, body) from stdin"
+        "copy objects (kind, id, seq, parent_id, settlement_id, reference, body) from stdin (format binary)"
     ) as copy:
-        for kind, ident, seq, parent, settlement, reference, body in objects:
-            copy.write_row((kind, ident, seq, parent, settlement, reference, Jsonb(body)))
+        copy.set_types(["text", "text", "int8", "text", "text", "text", "jsonb"])
+        for row in objects:
+            copy.write_row(row)
 
 
 def _index_and_plant(conn: psycopg.Connection, planted: list[dict]) -> None:
@@ -82,44 +98,57 @@ def _index_and_plant(conn: psycopg.Connection, planted: list[dict]) -> None:
 
 
 class BackgroundStore:
-    """`store` in a forked process, so the account is written while the platform's last rows are (the
-    account is inherited, not copied; the child never touches the parent's connections).
+    """`store` in forked processes, so the account is written while the platform's last rows are (the
+    account is inherited, not copied; a child never touches the parent's connections).
 
-    One process, one COPY in list order: two writing at once gained nothing on two cores (the generator is
-    CPU-bound) and interleaved the kinds' rows in the table."""
+    Two processes, one per half of `MollieAccount.parts()`, each a COPY in list order; `result()` waits for
+    both, then builds the indexes."""
 
     def __init__(self, account: MollieAccount, dsn: str):
+        with psycopg.connect(dsn) as conn:
+            _create_tables(conn)
+        self.dsn, self.counts, self.planted = dsn, account.counts, account.planted
         context = multiprocessing.get_context("fork")
-        self.counts, self.planted = account.counts, account.planted
-        self.receive, send = context.Pipe(duplex=False)
-        self.process = context.Process(target=self._run, args=(account, dsn, send), name="mollie-sandbox-store")
-        self.process.start()
-        send.close()  # the parent keeps no reference to the account: its memory is the child's alone
+        self.workers = []
+        for part in range(len(account.parts())):
+            receive, send = context.Pipe(duplex=False)
+            name = f"mollie-sandbox-store-{part}"
+            process = context.Process(target=self._run, args=(account, part, dsn, send), name=name)
+            process.start()
+            send.close()
+            self.workers.append((process, receive))
+        # the parent keeps no reference to the account: its memory is the children's alone
 
     @staticmethod
-    def _run(account: MollieAccount, dsn: str, send) -> None:
+    def _run(account: MollieAccount, part: int, dsn: str, send) -> None:
         platform = account.platform
         platform.refunds, platform.events, platform.organizations = [], [], []  # the child writes without them
         try:
-            store(account, dsn)
+            with psycopg.connect(dsn) as conn:
+                _copy_objects(conn, account.parts()[part])
             send.send(None)
         except BaseException as exc:  # reported to the parent, which raises it
             send.send(f"{type(exc).__name__}: {exc}")
 
     def result(self) -> dict[str, int]:
-        try:
-            error = self.receive.recv()
-        except EOFError:
-            error = f"the process died (exit code {self.process.exitcode})"
-        self.process.join()
-        if error:
+        errors = []
+        for process, receive in self.workers:
+            try:
+                errors.append(receive.recv())
+            except EOFError:
+                errors.append(f"the process died (exit code {process.exitcode})")
+            process.join()
+        if error := next((e for e in errors if e), None):
             raise RuntimeError(f"writing the Mollie sandbox failed: {error}")
+        with psycopg.connect(self.dsn) as conn:
+            _index_and_plant(conn, self.planted)
         return self.counts
 
     def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join()
+        for process, _ in self.workers:
+            if process.is_alive():
+                process.kill()
+            process.join()
 
 
 @dataclass
