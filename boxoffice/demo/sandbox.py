@@ -21,14 +21,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-import orjson
 import psycopg
 import requests
-from psycopg.adapt import Dumper
-from psycopg.postgres import types as pg_types
-from psycopg.pq import Format
 
 from boxoffice.demo.mollie import MollieAccount
+from boxoffice.demo.streams import JsonbBinaryDumper
 
 KINDS = {  # URL segment -> (stored kind, embedded list name)
     "payments": ("payment", "payments"),
@@ -59,17 +56,6 @@ def _create_tables(conn: psycopg.Connection) -> None:
     conn.execute("""
         create table planted (kind text, mollie_payment_id text, mollie_refund_id text,
                               settlement_id text, expected_match_status text)""")
-
-
-class JsonbBinaryDumper(Dumper):
-    """A document in jsonb's binary form (version 1, then its text), written by orjson: the standard library's
-    json was about a quarter of writing the sandbox."""
-
-    format = Format.BINARY
-    oid = pg_types.get("jsonb").oid
-
-    def dump(self, obj: dict) -> bytes:
-        return b"\x01" + orjson.dumps(obj)
 
 
 def _copy_objects(conn: psycopg.Connection, objects) -> None:
