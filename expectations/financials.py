@@ -52,25 +52,27 @@ PAID_GMV_MATCHES_MOLLIE = RowExpectation(
             where o.is_paid and o.mollie_payment_id in (select mollie_payment_id from listed)
             group by 1, 2
         ),
-        -- each side's rows narrowed first (materialized): PostgreSQL cannot estimate the months of a
-        -- jsonb timestamp, chose to sort whole Mollie payloads to group them, and spilled 760 MB at 1M
-        platform_rows as materialized (
-            select cast(date_trunc('month', p.paid_at at time zone '{{ var("reporting_timezone") }}') as date)
-                   as month_start, p.currency, p.amount
-            from {{ ref('stg_platform__payments') }} as p
-            where p.payment_status = 'paid' and p.mollie_payment_id not in (select mollie_payment_id from listed)
-        ),
-        mollie_rows as materialized (
-            select cast(date_trunc('month', m.paid_at at time zone '{{ var("reporting_timezone") }}') as date)
-                   as month_start, m.currency, m.amount
-            from {{ ref('stg_mollie__payments') }} as m
-            where m.paid_at is not null and m.mollie_payment_id not in (select mollie_payment_id from listed)
-        ),
+        -- each side summed where its rows are (the payments listed left out by an anti-join, which PostgreSQL
+        -- can run in parallel); Mollie's amounts out of their payloads once, in int_mollie__payments
         platform_paid as (
-            select month_start, currency, sum(amount) as amount from platform_rows group by 1, 2
+            select cast(date_trunc('month', p.paid_at at time zone '{{ var("reporting_timezone") }}') as date)
+                   as month_start, p.currency, sum(p.amount) as amount
+            from {{ ref('stg_platform__payments') }} as p
+            where p.payment_status = 'paid' and not exists (
+                select 1 from {{ ref('fct_payment_reconciliation') }} as r
+                where r.mollie_payment_id = p.mollie_payment_id and r.match_status <> 'matched'
+            )
+            group by 1, 2
         ),
         mollie_paid as (
-            select month_start, currency, sum(amount) as amount from mollie_rows group by 1, 2
+            select cast(date_trunc('month', m.paid_at at time zone '{{ var("reporting_timezone") }}') as date)
+                   as month_start, m.currency, sum(m.amount) as amount
+            from {{ ref('int_mollie__payments') }} as m
+            where m.paid_at is not null and not exists (
+                select 1 from {{ ref('fct_payment_reconciliation') }} as r
+                where r.mollie_payment_id = m.mollie_payment_id and r.match_status <> 'matched'
+            )
+            group by 1, 2
         ),
         sides as (
             select coalesce(a.month_start, p.month_start, m.month_start) as month_start,
