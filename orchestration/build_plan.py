@@ -33,7 +33,11 @@ from boxoffice.settings import DBT_PROJECT_DIR, Settings
 from orchestration.resources import dbt_env, dbt_environment
 
 CLOCK_MACROS = {"macro.boxoffice.as_of_ts"}  # a model that calls these (at any depth) reads the clock
-STATE_FILES = ("manifest.json", "run_results.json", "sources.json", "settings.json")
+STATE_FILES = ("manifest.json", "run_results.json", "settings.json")
+# each source's newest loaded_at, as the last build started from it; not named sources.json, which `dbt ls --state`
+# would read as dbt's own freshness artifact (builds before 2026-12-06 kept that one: it is read when this is missing)
+LOADED_AT_FILE = "loaded_at.json"
+DBT_FRESHNESS_FILE = "sources.json"
 AFTER_FAILURE = ("result:error+", "result:fail+", "result:skipped+")
 # what dbt reads from the environment that does not change a result: the password, the session's work_mem
 NOT_A_BUILD_SETTING = {"BOXOFFICE_DBT_PASSWORD", "PGOPTIONS"}
@@ -81,12 +85,12 @@ def _dbt(settings: Settings, args: list[str], target: Path):
 
 
 def take_freshness_snapshot(settings: Settings) -> Path:
-    """Each source's newest loaded_at, now, in the snapshot folder as `dbt source freshness` writes it (sources.json:
-    unique_id and max_loaded_at, in UTC): read by one connection through the watermark indexes, where dbt's command
-    took 2 to 3 s to start. A source table not in the warehouse yet is left out of the snapshot."""
+    """Each source's newest loaded_at, now, in the snapshot folder with the fields `dbt source freshness` writes
+    (results: unique_id and max_loaded_at, in UTC): read by one connection through the watermark indexes, where
+    dbt's command took 2 to 3 s to start. A source table not in the warehouse yet is left out of the snapshot."""
     from boxoffice import dbt_project
 
-    snapshot = snapshot_dir(settings) / "sources.json"
+    snapshot = snapshot_dir(settings) / LOADED_AT_FILE
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     snapshot.unlink(missing_ok=True)
     results = []
@@ -109,7 +113,8 @@ def plan(settings: Settings, full_refresh: bool = False, now: datetime | None = 
     state = state_dir(settings)
     if full_refresh:
         return BuildPlan(True, "a full refresh was asked for")
-    if any(not (state / f).exists() for f in STATE_FILES):
+    recorded = next((state / f for f in (LOADED_AT_FILE, DBT_FRESHNESS_FILE) if (state / f).exists()), None)
+    if recorded is None or any(not (state / f).exists() for f in STATE_FILES):
         return BuildPlan(True, f"no earlier build is recorded in {state}")
     before, current = json.loads((state / "settings.json").read_text()), build_settings_fingerprint(settings)
     changed = sorted(k for k in {*before, *current} if before.get(k) != current.get(k))
@@ -121,7 +126,7 @@ def plan(settings: Settings, full_refresh: bool = False, now: datetime | None = 
     results = json.loads((state / "run_results.json").read_text())["results"]
     due = _clock_models_due(settings, manifest, results, now or datetime.now(UTC))
     gone = _missing_relations(settings, manifest)
-    fresher = _fresher_sources(state / "sources.json", snapshot)
+    fresher = _fresher_sources(recorded, snapshot)
     selectors = ["state:modified+", *AFTER_FAILURE, *(f"source:{s}+" for s in fresher)]
     selectors += [f"{manifest['nodes'][uid]['name']}+" for uid in sorted({*due, *gone})]
     listing = ["ls", "--state", str(state), "--select", *selectors, "--output", "json", "--output-keys", "unique_id"]
@@ -266,7 +271,7 @@ def _record_settings(settings: Settings, manifest: dict, built: set[str]) -> Non
 def promote_snapshot(settings: Settings, snapshot: Path) -> None:
     """The snapshot becomes what the next build compares with (its build ran, or there was nothing to build)."""
     if snapshot.exists():
-        snapshot.replace(state_dir(settings) / "sources.json")
+        snapshot.replace(state_dir(settings) / LOADED_AT_FILE)
 
 
 def _write(path: Path, text: str) -> None:

@@ -49,7 +49,7 @@ def build_request(
     """The build job's run for a plan: cut to its assets and checks, each dbt step given the full refresh flag and
     the main one the freshness snapshot to record; nothing when nothing changed (the snapshot then becomes the one
     to compare with)."""
-    snapshot = build_plan.snapshot_dir(settings) / "sources.json"
+    snapshot = build_plan.snapshot_dir(settings) / build_plan.LOADED_AT_FILE
     tags = {"boxoffice/build": plan.reason[:200]}
     if plan.everything:
         steps = {assets.op.name for assets in DBT_ASSETS}

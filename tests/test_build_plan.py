@@ -169,10 +169,10 @@ def test_a_source_dbt_cannot_read_is_left_out_of_the_snapshot_and_the_rest_goes_
     finally:
         warehouse.execute("alter table raw.platform_scans_away rename to platform_scans")
     assert plan.nothing, plan
-    snapshot = json.loads((build_plan.snapshot_dir(planned) / "sources.json").read_text())
+    snapshot = json.loads((build_plan.snapshot_dir(planned) / build_plan.LOADED_AT_FILE).read_text())
     assert "source.boxoffice.platform.orders" in {r["unique_id"] for r in snapshot["results"]}
     assert "source.boxoffice.platform.scans" not in {r["unique_id"] for r in snapshot["results"]}
-    build_plan.promote_snapshot(planned, build_plan.snapshot_dir(planned) / "sources.json")
+    build_plan.promote_snapshot(planned, build_plan.snapshot_dir(planned) / build_plan.LOADED_AT_FILE)
     back = build_plan.plan(planned)
     assert back.fresher_sources == ["platform.scans"] and "model.boxoffice.stg_platform__scans" in back.models
 
@@ -195,7 +195,8 @@ def test_the_sensor_after_each_load_requests_the_planned_build(planned, settings
     assert {c.name for c in request.asset_check_keys if c.asset_key.path[0] == "raw"} == {
         "source_primary_key_platform_webhook_deliveries_id"
     }
-    assert request.run_config["ops"][DBT_STEP]["config"]["freshness_snapshot"].endswith("next/sources.json")
+    snapshot = request.run_config["ops"][DBT_STEP]["config"]["freshness_snapshot"]
+    assert snapshot.endswith(f"next/{build_plan.LOADED_AT_FILE}")
     job = defs.resolve_job_def("boxoffice_build")
     subset = job.get_subset(
         asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys)
