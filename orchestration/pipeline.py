@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import shutil
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -221,10 +219,6 @@ def _build(defs, instance, launch: dict, plan, settings: Settings, full_refresh:
     request = build_request(plan, settings, run_key="command line", full_refresh=full_refresh)
     if isinstance(request, dg.SkipReason):
         return None
-    if request.asset_check_keys or plan.everything:
-        # the checks import Great Expectations (about 3 s of Python) when the first starts, after dbt; imported
-        # now, while dbt builds in a process of its own, that time leaves the run's path
-        threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True).start()
     job = defs.resolve_job_def(build.name)
     if not plan.everything:
         job = job.get_subset(
