@@ -52,8 +52,8 @@ PAID_GMV_MATCHES_MOLLIE = RowExpectation(
             where o.is_paid and o.mollie_payment_id in (select mollie_payment_id from listed)
             group by 1, 2
         ),
-        -- each side summed where its rows are (the payments listed left out by an anti-join, which PostgreSQL
-        -- can run in parallel); Mollie's amounts out of their payloads once, in int_mollie__payments
+        -- each side summed straight from its rows, the listed payments left out by a hash anti-join; Mollie's
+        -- amounts come out of their JSON payloads once, in int_mollie__payments (GX runs this query twice)
         platform_paid as (
             select cast(date_trunc('month', p.paid_at at time zone '{{ var("reporting_timezone") }}') as date)
                    as month_start, p.currency, sum(p.amount) as amount
