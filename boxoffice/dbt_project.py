@@ -106,3 +106,13 @@ def var(name: str):
         return project_vars()[name]
     except KeyError:
         raise ManifestError(f"dbt_project.yml has no var {name!r}") from None
+
+
+def newest_loaded_at(conn, source: dict):
+    """The newest value of a dbt source's loaded_at_field (its freshness), None when the table is empty; `source` is
+    the source's node in the manifest. A table not in the warehouse raises psycopg's UndefinedTable."""
+    from psycopg import sql
+
+    table = sql.Identifier(source["schema"], source["identifier"])
+    query = sql.SQL("select max({}) from {}").format(sql.Identifier(source["loaded_at_field"]), table)
+    return conn.execute(query).fetchone()[0]

@@ -59,8 +59,7 @@ PAID_GMV_MATCHES_MOLLIE = RowExpectation(
                    as month_start, p.currency, sum(p.amount) as amount
             from {{ ref('stg_platform__payments') }} as p
             where p.payment_status = 'paid' and not exists (
-                select 1 from {{ ref('fct_payment_reconciliation') }} as r
-                where r.mollie_payment_id = p.mollie_payment_id and r.match_status <> 'matched'
+                select 1 from listed as l where l.mollie_payment_id = p.mollie_payment_id
             )
             group by 1, 2
         ),
@@ -69,8 +68,7 @@ PAID_GMV_MATCHES_MOLLIE = RowExpectation(
                    as month_start, m.currency, sum(m.amount) as amount
             from {{ ref('int_mollie__payments') }} as m
             where m.paid_at is not null and not exists (
-                select 1 from {{ ref('fct_payment_reconciliation') }} as r
-                where r.mollie_payment_id = m.mollie_payment_id and r.match_status <> 'matched'
+                select 1 from listed as l where l.mollie_payment_id = m.mollie_payment_id
             )
             group by 1, 2
         ),

@@ -27,7 +27,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg import sql
 
 from boxoffice.settings import DBT_PROJECT_DIR, Settings
 from orchestration.resources import dbt_env, dbt_environment
@@ -96,11 +95,12 @@ def take_freshness_snapshot(settings: Settings) -> Path:
     results = []
     with psycopg.connect(settings.warehouse_dsn, autocommit=True) as conn:
         for source in dbt_project.manifest()["sources"].values():
-            column, table = source.get("loaded_at_field"), sql.Identifier(source["schema"], source["identifier"])
-            if not column or conn.execute("select to_regclass(%s)", (table.as_string(conn),)).fetchone()[0] is None:
+            if not source.get("loaded_at_field"):
                 continue
-            query = sql.SQL("select max({}) from {}").format(sql.Identifier(column), table)
-            newest = conn.execute(query).fetchone()[0]
+            try:
+                newest = dbt_project.newest_loaded_at(conn, source)
+            except psycopg.errors.UndefinedTable:
+                continue
             at = newest.astimezone(UTC).isoformat() if newest is not None else None
             results.append({"unique_id": source["unique_id"], "max_loaded_at": at})
     snapshot.write_text(json.dumps({"results": results}))

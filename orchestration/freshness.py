@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import psycopg
-from psycopg import sql
 
 from boxoffice import dbt_project
 from orchestration.extract_assets import MOLLIE_SPECS, PLATFORM_SPECS
@@ -49,11 +48,7 @@ def source_freshness(context: dg.AssetCheckExecutionContext, settings: Boxoffice
         for check in context.selected_asset_check_keys:
             source = sources[check.asset_key]
             config = source.get("freshness") or {}
-            newest = conn.execute(
-                sql.SQL("select max({}) from {}").format(
-                    sql.Identifier(source["loaded_at_field"]), sql.Identifier(source["schema"], source["identifier"])
-                )
-            ).fetchone()[0]
+            newest = dbt_project.newest_loaded_at(conn, source)
             age = now - newest if newest else None
             warn, error = _after(config.get("warn_after")), _after(config.get("error_after"))
             # an empty table is not stale: the source has no such rows (e.g. no Klarna captures at Mollie)

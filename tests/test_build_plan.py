@@ -160,7 +160,7 @@ def test_keys_rest_on_raws_primary_keys_and_the_models_unique_indexes_which_dbt_
             warehouse.execute(restore)
 
 
-def test_a_source_dbt_cannot_read_is_left_out_of_the_snapshot_and_the_rest_goes_on(planned, warehouse):
+def test_a_source_table_not_there_is_left_out_of_the_snapshot_and_the_rest_goes_on(planned, warehouse):
     """A raw table not there (a table whose first load failed) does not stop the plan: it is left out of the
     freshness snapshot, and counts as changed once it is there."""
     warehouse.execute("alter table raw.platform_scans rename to platform_scans_away")

@@ -22,7 +22,6 @@ final as (
         payment_status,
         amount,
         currency,
-        created_at,
         paid_at,
         now() as _loaded_at
     from payments
