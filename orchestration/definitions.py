@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from orchestration.alert_assets import alert_notifications, notify_failed_runs
 from orchestration.builds import build_after_each_load
@@ -26,7 +22,7 @@ from orchestration.jobs import (
 )
 from orchestration.progress import progress_logger
 from orchestration.report_assets import reconciliation_reports
-from orchestration.resources import LOCK, BoxofficeSettings, WarehouseLock
+from orchestration.resources import LOCK, BoxofficeSettings, VenvDbtCliResource, WarehouseLock
 from orchestration.warehouse_assets import build_settings
 
 # Runs write one warehouse: in process, so the run's lock (resources.WarehouseLock) is taken once and held
@@ -83,11 +79,6 @@ defs = dg.Definitions(
     resources={
         "settings": settings,
         LOCK: WarehouseLock(settings=settings),
-        "dbt": DbtCliResource(
-            project_dir=dbt_project,
-            profiles_dir=str(dbt_project.profiles_dir),
-            # the venv's dbt, also when the venv is not activated (dagster-dbt only searches PATH)
-            dbt_executable=str(Path(sys.executable).parent / "dbt"),
-        ),
+        "dbt": VenvDbtCliResource.of_this_environment(dbt_project, str(dbt_project.profiles_dir)),
     },
 )

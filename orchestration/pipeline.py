@@ -89,9 +89,33 @@ def _session(settings: Settings):
         open(log_path, "w") as log,
         contextlib.redirect_stdout(log),
         contextlib.redirect_stderr(log),
+        pooled_storage(instance) as instance,
     ):
         fail_dead_runs(instance)
         yield busy, instance, log_path
+
+
+# Dagster's PostgreSQL storages open a connection per read or write unless told otherwise; a run writes an event per
+# model, test and check, and a connection each (a backend forked, a password exchange) was a quarter of a run's time
+STORAGE_POOL_RECYCLE_SECONDS = 3600
+STORAGE_POOL_MAX_OVERFLOW = 8  # beyond the one kept: the run's threads that write events at once (progress, extract)
+
+
+@contextlib.contextmanager
+def pooled_storage(instance):
+    """The instance, holding a connection to its storages for the command's runs as the webserver does (no statement
+    timeout: a run's writes are never cut short); the connections are closed when the command is done with it
+    (disposing an instance leaves its engines open)."""
+    instance.optimize_for_webserver(
+        statement_timeout=0, pool_recycle=STORAGE_POOL_RECYCLE_SECONDS, max_overflow=STORAGE_POOL_MAX_OVERFLOW
+    )
+    try:
+        yield instance
+    finally:
+        for storage in (instance.run_storage, instance.event_log_storage, instance.schedule_storage):
+            engine = getattr(storage, "_engine", None)
+            if engine is not None:
+                engine.dispose()
 
 
 def run_everything(

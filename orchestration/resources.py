@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
+from importlib.metadata import version
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
+from packaging.version import Version
 from pydantic import Field
 
 from boxoffice.settings import Settings
@@ -131,3 +137,21 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+class VenvDbtCliResource(DbtCliResource):
+    """dagster-dbt's dbt CLI resource, running the dbt of this interpreter's environment (dagster-dbt only searches
+    PATH, and the venv need not be activated). dagster-dbt asks that executable its version (`dbt --version`: two
+    seconds of imports, and a request to PyPI) before each run's first dbt command; being this environment's
+    dbt, its version is the installed dbt-core's."""
+
+    @classmethod
+    def of_this_environment(cls, project_dir, profiles_dir: str) -> VenvDbtCliResource:
+        return cls(project_dir=project_dir, profiles_dir=profiles_dir, dbt_executable=str(VENV_DBT))
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(version("dbt-core"))
+
+
+VENV_DBT = Path(sys.executable).parent / "dbt"
