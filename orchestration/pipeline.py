@@ -96,7 +96,8 @@ def _session(settings: Settings):
 
 
 # Dagster's PostgreSQL storages open a connection per read or write unless told otherwise; a run writes an event per
-# model, test and check, and a connection each (a backend forked, a password exchange) was a quarter of a run's time
+# step, model, test and check, and a connection each (a backend forked, a password exchange) was 15 s of the process
+# of a run after 1% of a million orders changed
 STORAGE_POOL_RECYCLE_SECONDS = 3600
 STORAGE_POOL_MAX_OVERFLOW = 8  # beyond the one kept: the run's threads that write events at once (progress, extract)
 

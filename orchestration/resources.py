@@ -139,6 +139,9 @@ def dbt_environment(settings: Settings) -> Iterator[None]:
                 os.environ[name] = value
 
 
+VENV_DBT = Path(sys.executable).parent / "dbt"
+
+
 class VenvDbtCliResource(DbtCliResource):
     """dagster-dbt's dbt CLI resource, running the dbt of this interpreter's environment (dagster-dbt only searches
     PATH, and the venv need not be activated). dagster-dbt asks that executable its version (`dbt --version`: two
@@ -152,6 +155,3 @@ class VenvDbtCliResource(DbtCliResource):
     @cached_property
     def _cli_version(self) -> Version:
         return Version(version("dbt-core"))
-
-
-VENV_DBT = Path(sys.executable).parent / "dbt"

@@ -195,20 +195,15 @@ def test_a_run_writes_its_events_through_a_few_connections_to_dagsters_storage(s
     """Dagster's PostgreSQL storage opens a connection per read or write unless pooled: 557 for this run's 192 events
     (at a million orders, 15 s of the run's process). Pooled, a run needs a few dozen whatever it writes."""
 
-    def opened() -> int:
+    def counts() -> tuple[int, int]:
+        """(sessions ever opened on Dagster's database, this one included; events stored)."""
         with psycopg.connect(settings.dagster_storage_dsn, autocommit=True) as conn:
-            conn.execute("select pg_stat_force_next_flush()")
-            return conn.execute("select sessions from pg_stat_database where datname = current_database()").fetchone()[
-                0
-            ]
+            sessions = "select sessions from pg_stat_database where datname = current_database()"
+            return conn.execute(sessions).fetchone()[0], conn.execute("select count(*) from event_logs").fetchone()[0]
 
-    def events() -> int:
-        with psycopg.connect(settings.dagster_storage_dsn) as conn:
-            return conn.execute("select count(*) from event_logs").fetchone()[0]
-
-    before_sessions, before_events = opened(), events()
+    sessions_before, events_before = counts()
     assert pipeline.run_everything(settings).success
-    written = events() - before_events
-    sessions = opened() - before_sessions - 2  # the two of opened() and events() above
+    sessions_after, events_after = counts()
+    written, sessions = events_after - events_before, sessions_after - sessions_before - 1  # counts()'s own
     assert written >= 30, written
     assert sessions <= 50 and sessions * 4 < written, (sessions, written)
