@@ -100,3 +100,27 @@
     end
     $$
 {% endmacro %}
+
+{#- Incremental strategy `changed_rows` (models keyed by one row's key): delete+insert of only the rows whose
+    content changed. A row rebuilt identical to the one built before (its sources were touched, nothing it shows
+    moved, e.g. a payment's updated_at) keeps its _loaded_at, so the models that read it by watermark do not
+    rebuild it either. Columns named _* (load bookkeeping) are not compared. When a build setting (the PII salt,
+    the time zone) changed since the model's newest row, every row is replaced, compared or not: its watermark has
+    to pass the settings' change, or every build after would rebuild every row again. -#}
+{% macro get_incremental_changed_rows_sql(arg_dict) %}
+    {%- set target, source, key = arg_dict['target_relation'], arg_dict['temp_relation'], arg_dict['unique_key'] -%}
+    {%- if key is not string -%}
+        {{ exceptions.raise_compiler_error("changed_rows needs a unique_key of one column, got " ~ key) }}
+    {%- endif -%}
+    {%- set compared = [] -%}
+    {%- for column in arg_dict['dest_columns'] if not column.name.startswith('_') -%}
+        {%- do compared.append(column.quoted) -%}
+    {%- endfor -%}
+    {%- if incremental_watermark() -%}
+    delete from {{ source }} as s
+    using {{ target }} as t
+    where t.{{ key }} = s.{{ key }}
+        and (t.{{ compared | join(', t.') }}) is not distinct from (s.{{ compared | join(', s.') }});
+    {%- endif %}
+    {{ get_delete_insert_merge_sql(target, source, key, arg_dict['dest_columns'], arg_dict['incremental_predicates']) }}
+{% endmacro %}

@@ -6,7 +6,7 @@
 {{ config(
     materialized='incremental',
     unique_key='mollie_payment_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='changed_rows',
     on_schema_change='fail',
     indexes=[{'columns': ['mollie_payment_id'], 'unique': True}],
 ) }}

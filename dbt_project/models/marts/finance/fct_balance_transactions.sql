@@ -11,7 +11,7 @@
 {{ config(
     materialized='incremental',
     unique_key='balance_transaction_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='changed_rows',
     on_schema_change='fail',
     indexes=[
         {'columns': ['balance_transaction_id'], 'unique': True},

@@ -9,7 +9,7 @@
 {{ config(
     materialized='incremental',
     unique_key='order_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='changed_rows',
     on_schema_change='fail',
     indexes=[{'columns': ['order_id'], 'unique': True}, {'columns': ['order_number']}],
     post_hook=[

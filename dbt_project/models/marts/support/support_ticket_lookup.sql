@@ -8,7 +8,7 @@
 {{ config(
     materialized='incremental',
     unique_key='ticket_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='changed_rows',
     on_schema_change='fail',
     indexes=[{'columns': ['ticket_id'], 'unique': True}, {'columns': ['qr_code']}],
     post_hook=[
