@@ -42,3 +42,8 @@
         else 'other'
     end
 {%- endmacro %}
+
+{#- The UTC quarter hour a timestamp falls in (its start). -#}
+{% macro quarter_hour(column) -%}
+    date_bin(interval '15 minutes', {{ column }}, timestamptz '2000-01-01 00:00:00+00')
+{%- endmacro %}
