@@ -7,6 +7,10 @@
     {%- if not (execute and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
+    {#- a table built whole before the model became incremental has no watermark: built whole once more -#}
+    {%- if '_loaded_at' not in adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set settings_changed -%}
         {%- if uses_settings -%}
             (select max(changed_at) from {{ source('boxoffice', 'build_settings') }})
@@ -106,7 +110,8 @@
     moved, e.g. a payment's updated_at) keeps its _loaded_at, so the models that read it by watermark do not
     rebuild it either. Columns named _* (load bookkeeping) are not compared. When a build setting (the PII salt,
     the time zone) changed since the model's newest row, every row is replaced, compared or not: its watermark has
-    to pass the settings' change, or every build after would rebuild every row again. -#}
+    to pass the settings' change, or every build after would rebuild every row again.
+    With config `log_replaced_rows: true` the rows it replaces are kept (macro log_replaced_rows). -#}
 {% macro get_incremental_changed_rows_sql(arg_dict) %}
     {%- set target, source, key = arg_dict['target_relation'], arg_dict['temp_relation'], arg_dict['unique_key'] -%}
     {%- if key is not string -%}
@@ -122,5 +127,131 @@
     where t.{{ key }} = s.{{ key }}
         and (t.{{ compared | join(', t.') }}) is not distinct from (s.{{ compared | join(', s.') }});
     {%- endif %}
+    {% if config.get('log_replaced_rows', false) -%}
+    {{ log_replaced_rows(target, source, key, arg_dict['dest_columns']) }}
+    {%- endif %}
     {{ get_delete_insert_merge_sql(target, source, key, arg_dict['dest_columns'], arg_dict['incremental_predicates']) }}
+{% endmacro %}
+
+{#- The relation that keeps the rows a model replaced (`<model>__replaced`, beside it). -#}
+{% macro replaced_rows_relation(relation) %}
+    {{ return(relation.incorporate(path={'identifier': relation.identifier ~ '__replaced'})) }}
+{% endmacro %}
+
+{#- Before changed_rows replaces a model's rows, the rows it replaces are copied to <model>__replaced with the
+    build's instant (replaced_at), and a marker row (its key null) records that the build at that instant logged
+    every row it replaced. A model that aggregates this one reads its changes since its own watermark from both
+    (macro changed_versions): the new rows, and, per key, the first row replaced since, the one it had counted.
+    Rows older than var replaced_rows_days are dropped; a reader whose watermark is older rebuilds whole. -#}
+{% macro log_replaced_rows(target, source, key, dest_columns) %}
+    {{ replaced_rows_log(target, dest_columns | map(attribute='name') | list) }}
+    insert into {{ replaced_rows_relation(target) }}
+    select t.*, now()
+    from {{ target }} as t
+    where t.{{ key }} in (select {{ key }} from {{ source }});
+    insert into {{ replaced_rows_relation(target) }} (replaced_at) values (now());
+    delete from {{ replaced_rows_relation(target) }}
+    where replaced_at < now() - interval '{{ var("replaced_rows_days") }} days';
+{% endmacro %}
+
+{#- A post-hook of a model with `log_replaced_rows`: when it was built whole (its first build, a full refresh: no
+    row is older than the build) its log starts there, with a marker row at the build's instant. -#}
+{% macro start_replaced_rows_log() %}
+    {{ replaced_rows_log(this, adapter.get_columns_in_relation(this) | map(attribute='name') | list) }}
+    insert into {{ replaced_rows_relation(this) }} (replaced_at)
+    select now() where not exists (select 1 from {{ this }} where _loaded_at < now())
+{% endmacro %}
+
+{#- The log relation, created (or created again, when the model's columns changed) with the model's columns and
+    replaced_at. -#}
+{% macro replaced_rows_log(relation, names) %}
+    {%- set log = replaced_rows_relation(relation) -%}
+    {%- set existing = adapter.get_relation(database=log.database, schema=log.schema, identifier=log.identifier) -%}
+    {%- if existing is not none -%}
+        {%- set logged = adapter.get_columns_in_relation(existing) | map(attribute='name') | list -%}
+        {%- if logged != names + ['replaced_at'] %}
+    drop table {{ log }};
+            {%- set existing = none -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if existing is none %}
+    create table {{ log }} as select *, now() as replaced_at from {{ relation }} with no data;
+    create index on {{ log }} (replaced_at);
+    create index on {{ log }} ({{ config.get('unique_key') }}, replaced_at);
+    {%- endif %}
+{% endmacro %}
+
+{#- The watermark of a model kept up to date from another's changes (the rows of `relation` built since, and
+    those it replaced since, macro log_replaced_rows): incremental_watermark, or None (build whole) when the log
+    cannot tell every change since: it has no build logged at or before the watermark (new, or pruned since), or
+    every row of `relation` was built since (a full refresh does not log what it replaces). -#}
+{% macro changes_watermark(relation, key) %}
+    {%- set wm = incremental_watermark(uses_settings=true) -%}
+    {%- if not wm -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set log = replaced_rows_relation(relation) -%}
+    {%- if adapter.get_relation(database=log.database, schema=log.schema, identifier=log.identifier) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set row = run_query(
+        "select exists (select 1 from " ~ log ~ " where " ~ key ~ " is null and replaced_at <= " ~ wm ~ "), "
+        ~ "(select min(_loaded_at) from " ~ relation ~ ") <= " ~ wm
+    ).rows[0] -%}
+    {{ return(wm if row[0] and row[1] else none) }}
+{% endmacro %}
+
+{#- The rows of `relation` that changed since `wm`, signed: +1 the row as it is now (built since), -1 the row as
+    it was at `wm` (the first one replaced since, per key); `columns` of each. Summed with their sign, they turn
+    an aggregate built at `wm` into the aggregate of now. -#}
+{% macro changed_versions(relation, key, columns, wm) %}
+    select 1 as sign, {{ columns | join(', ') }}
+    from {{ relation }}
+    where _loaded_at > {{ wm }}
+    union all
+    select -1 as sign, {{ columns | join(', ') }}
+    from (
+        select distinct on ({{ key }}) *
+        from {{ replaced_rows_relation(relation) }}
+        where {{ key }} is not null and replaced_at > {{ wm }}
+        order by {{ key }}, replaced_at
+    ) as replaced
+{% endmacro %}
+
+{#- A pre-hook of a model kept by the `additive` strategy: a build of every row while the table exists (the
+    watermark is None: a setting changed, or the changes since cannot be told) starts from an empty table, so
+    adding the whole aggregate to it is the aggregate. -#}
+{% macro clear_when_built_whole(wm) %}
+    {%- if is_incremental() and not wm -%}
+    delete from {{ this }}
+    {%- endif -%}
+{% endmacro %}
+
+{#- Incremental strategy `additive` (aggregates whose measures are sums and counts): the temporary relation holds
+    each group's signed change; it is added to the group's row, a new group is inserted, and a group whose
+    `count_column` (config `additive_count`) falls to 0 has no row left behind it and is deleted. Groups whose
+    change is zero in every measure are left alone. -#}
+{% macro get_incremental_additive_sql(arg_dict) %}
+    {%- set target, source, keys = arg_dict['target_relation'], arg_dict['temp_relation'], arg_dict['unique_key'] -%}
+    {%- set keys = [keys] if keys is string else keys -%}
+    {%- set count_column = config.require('additive_count') -%}
+    {%- set measures = [] -%}
+    {%- for column in arg_dict['dest_columns'] if column.name not in keys and not column.name.startswith('_') -%}
+        {%- do measures.append(column.name) -%}
+    {%- endfor -%}
+    {%- set same_group -%}
+        {%- for k in keys %}t.{{ k }} is not distinct from s.{{ k }}{{ ' and ' if not loop.last }}{% endfor -%}
+    {%- endset -%}
+    delete from {{ source }} where {% for m in measures %}{{ m }} = 0{{ ' and ' if not loop.last }}{% endfor %};
+    update {{ target }} as t
+    set {% for m in measures %}{{ m }} = t.{{ m }} + s.{{ m }}, {% endfor %}_loaded_at = s._loaded_at
+    from {{ source }} as s
+    where {{ same_group }};
+    insert into {{ target }} ({{ arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') }})
+    select {{ arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') }}
+    from {{ source }} as s
+    where not exists (select 1 from {{ target }} as t where {{ same_group }});
+    delete from {{ target }} as t
+    using {{ source }} as s
+    where {{ same_group }} and t.{{ count_column }} = 0
 {% endmacro %}

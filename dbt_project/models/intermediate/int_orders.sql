@@ -4,11 +4,14 @@
 -- Incremental: a run rebuilds the orders that a row loaded since the last build touches (the order itself,
 -- its event, a payment, a refund, a Mollie fee summed again), found through indexes on _loaded_at and the
 -- foreign keys (macro incremental_watermark); every order when a build setting (the PII salt, the time zone)
--- changed. _loaded_at is when this row was built: the watermark of the models that read it.
+-- changed. _loaded_at is when this row was built: the watermark of the models that read it. The rows it
+-- replaces are kept in int_orders__replaced (macro log_replaced_rows): the monthly marts add up the changes.
 {{ config(
     materialized='incremental',
     unique_key='order_id',
     incremental_strategy='changed_rows',
+    log_replaced_rows=true,
+    post_hook="{{ start_replaced_rows_log() }}",
     on_schema_change='fail',
     indexes=[
         {'columns': ['order_id'], 'unique': True},
