@@ -63,6 +63,15 @@ PLATFORM_CHANGES = {
         select (select max(id) from scans) + row_number() over (order by t.id), t.id, t.event_id, t.qr_code,
                'door-offline', 'ok', timestamptz '2026-10-20 20:00+00', now()
         from (select * from tickets where status = 'valid' order by id limit 3) as t""",
+    "an order's creation is corrected to the day before, the only order of its organization that day": """
+        update orders set created_at = created_at - interval '1 day', updated_at = now()
+        where id = (
+            select min(o.id) from orders as o
+            where o.paid_at is not null and not exists (
+                select 1 from orders as x
+                where x.organization_id = o.organization_id and x.id <> o.id
+                  and (x.created_at at time zone %(timezone)s)::date
+                      = (o.created_at at time zone %(timezone)s)::date))""",
     "a customer changes email and the order's buyer too": """
         with c as (select min(customer_id) as id from orders where customer_id is not null and paid_at is not null)
         update orders set buyer_email = 'changed.' || buyer_email, updated_at = now()
@@ -230,7 +239,7 @@ def differing_rows(dsn_a: str, dsn_b: str, table: str, limit: int = 5) -> tuple[
 
 
 @pytest.fixture(scope="module")
-def changed(runs, source, sandbox_db):
+def changed(runs, source, sandbox_db, settings):
     """The session's sources after a day of life on the platform and at Mollie."""
     payment = refunded_payment(sandbox_db)
     (missing,) = sandbox_db.execute(
@@ -243,6 +252,7 @@ def changed(runs, source, sandbox_db):
         "missing_cents": int(Decimal(missing["amount"]["value"]) * 100),
         "missing_paid_at": missing["paidAt"],
         "formula_names": FORMULA_NAMES,
+        "timezone": settings.reporting_timezone,
     }
     counts = {}
     for change, statement in PLATFORM_CHANGES.items():

@@ -218,6 +218,29 @@
     ) as replaced
 {% endmacro %}
 
+{#- A pre-hook of a model rebuilt by groups (delete+insert by `this_columns`): the groups the rows of `relation`
+    changed since the watermark are in, now or before (macro changed_versions), are emptied first, so a group left
+    with no row is not left stale; the model's build writes the others again. -#}
+{% macro clear_changed_groups(relation, key, group_columns, this_columns) %}
+    {%- set wm = changes_watermark(relation, key) if is_incremental() else none -%}
+    {%- if wm -%}
+    with changed as ({{ changed_versions(relation, key, group_columns, wm) }})
+    delete from {{ this }}
+    where {{ in_changed_groups(this_columns, group_columns, 'changed') }}
+    {%- endif -%}
+{% endmacro %}
+
+{#- `columns` are one of the groups in `groups` (a relation with `group_columns`). One column: through its index
+    (= any of an array), a null group included (a buyer without an email is one group, in a rebuild too). -#}
+{% macro in_changed_groups(columns, group_columns, groups) %}
+    {%- if columns | length == 1 -%}
+    ({{ columns[0] }} = any(array(select {{ group_columns[0] }} from {{ groups }} where {{ group_columns[0] }} is not null))
+        or ({{ columns[0] }} is null and exists (select 1 from {{ groups }} where {{ group_columns[0] }} is null)))
+    {%- else -%}
+    ({{ columns | join(', ') }}) in (select {{ group_columns | join(', ') }} from {{ groups }})
+    {%- endif -%}
+{% endmacro %}
+
 {#- A pre-hook of a model kept by the `additive` strategy: a build of every row while the table exists (the
     watermark is None: a setting changed, or the changes since cannot be told) starts from an empty table, so
     adding the whole aggregate to it is the aggregate. -#}

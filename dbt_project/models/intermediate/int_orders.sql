@@ -11,7 +11,10 @@
     unique_key='order_id',
     incremental_strategy='changed_rows',
     log_replaced_rows=true,
-    post_hook="{{ start_replaced_rows_log() }}",
+    post_hook=[
+        "{{ start_replaced_rows_log() }}",
+        "{{ index_if_missing('created_organization', '(created_date, organization_id)') }}",
+    ],
     on_schema_change='fail',
     indexes=[
         {'columns': ['order_id'], 'unique': True},

@@ -1,6 +1,31 @@
 -- One row per buyer (salted hash of the email; no PII): first and last purchase, orders, spend.
-with buyer_orders as (
+--
+-- Incremental by buyer: a run rebuilds the buyers whose orders int_buyer_orders numbered again since, and those
+-- an order int_orders rebuilt since belonged to before (a buyer left with no paid order is removed).
+{{ config(
+    materialized='incremental',
+    unique_key='buyer_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    pre_hook=[
+        "{{ clear_when_built_whole(changes_watermark(ref('int_orders'), 'order_id')) }}",
+        "{{ clear_changed_groups(ref('int_orders'), 'order_id', ['buyer_key'], ['buyer_key']) }}",
+    ],
+) }}
+{% set wm = changes_watermark(ref('int_orders'), 'order_id') %}
+with
+
+{% if wm %}
+changed as (
+    select buyer_key from {{ ref('int_buyer_orders') }} where _loaded_at > {{ wm }}
+    union all
+    select buyer_key from ({{ changed_versions(ref('int_orders'), 'order_id', ['buyer_key'], wm) }}) as versions
+),
+{% endif %}
+
+buyer_orders as (
     select * from {{ ref('int_buyer_orders') }}
+    {% if wm %} where {{ in_changed_groups(['buyer_key'], ['buyer_key'], 'changed') }} {% endif %}
 ),
 
 final as (
@@ -12,7 +37,8 @@ final as (
         count(*) as paid_orders,
         count(distinct organization_id) as organizations,
         cast(sum(total_amount) as numeric(18, 2)) as total_spent,
-        count(*) > 1 as is_repeat_buyer
+        count(*) > 1 as is_repeat_buyer,
+        now() as _loaded_at
     from buyer_orders
     group by buyer_key
 )

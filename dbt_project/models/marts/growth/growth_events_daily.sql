@@ -1,37 +1,43 @@
 -- Active events per local day: events that sold (had an order created) that day, by organization, event
 -- status and currency; with the orders and paid GMV of the day.
 --
--- Incremental by day: a run rebuilds, whole, every day that an order or event loaded since the last build
--- touches (rows whose _loaded_at is newer than the newest one behind the rows built so far). The key is the
--- day alone, so an event that changes status, or an order refunded months later, leaves no stale row.
+-- Incremental by day and organization: a run rebuilds, whole, every (day, organization) that an order
+-- int_orders rebuilt since the last build is in, now or as it was (int_orders__replaced, macro
+-- changed_versions): an event that changes status, an order refunded months later or moved to another day leaves
+-- no stale row. Built whole when int_orders' log cannot tell every change since (macro changes_watermark).
 -- Partitioned by day in Dagster (tag `daily`): a partition's run, or a backfill's range of days in one run, rebuilds
--- its window whole (dbt vars partition_start/partition_end) together with the days loads touched since the last
--- build, so the watermark never passes a row that is not built.
+-- its window whole (dbt vars partition_start/partition_end) together with the groups changes touched since the
+-- last build, so the watermark never passes a row that is not built.
 {{ config(
     materialized='incremental',
-    unique_key='date_day',
+    unique_key=['date_day', 'organization_id'],
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     indexes=[{'columns': ['date_day']}],
     tags=['daily'],
-    pre_hook="{{ clear_partition_window('date_day') }}",
+    pre_hook=[
+        "{{ clear_when_built_whole(changes_watermark(ref('int_orders'), 'order_id')) }}",
+        "{{ clear_partition_window('date_day') }}",
+        "{{ clear_changed_groups(ref('int_orders'), 'order_id', ['created_date', 'organization_id'], "
+            ~ "['date_day', 'organization_id']) }}",
+    ],
+    post_hook="{{ index_if_missing('day_organization', '(date_day, organization_id)') }}",
 ) }}
-{% set wm = incremental_watermark(uses_settings=true) %}
+{% set wm = changes_watermark(ref('int_orders'), 'order_id') %}
 {% set window = partition_window() if wm else none %}
 with
 
 {% if wm %}
-touched_days as (
-    select distinct created_date
-    from {{ ref('int_orders') }}
-    where _loaded_at > {{ wm }}
+touched as (
+    select distinct created_date, organization_id
+    from ({{ changed_versions(ref('int_orders'), 'order_id', ['created_date', 'organization_id'], wm) }}) as changed
 ),
 {% endif %}
 
 orders as (
     select * from {{ ref('int_orders') }}
     {% if wm %}
-    where created_date in (select created_date from touched_days)
+    where (created_date, organization_id) in (select created_date, organization_id from touched)
     {% if window %} or (created_date >= {{ window.start }} and created_date < {{ window.end }}) {% endif %}
     {% endif %}
 ),
