@@ -226,18 +226,13 @@
     {%- if wm -%}
     with changed as ({{ changed_versions(relation, key, group_columns, wm) }})
     delete from {{ this }}
-    where {{ in_changed_groups(this_columns, group_columns, 'changed') }}
+    where ({{ this_columns | join(', ') }}) in (select {{ group_columns | join(', ') }} from changed);
+    {%- if this_columns | length == 1 %}
+    -- a null group (a buyer without an email is one, in a build of every row too); `in` never matches it
+    with changed as ({{ changed_versions(relation, key, group_columns, wm) }})
+    delete from {{ this }}
+    where {{ this_columns[0] }} is null and exists (select 1 from changed where {{ group_columns[0] }} is null)
     {%- endif -%}
-{% endmacro %}
-
-{#- `columns` are one of the groups in `groups` (a relation with `group_columns`). One column: through its index
-    (= any of an array), a null group included (a buyer without an email is one group, in a rebuild too). -#}
-{% macro in_changed_groups(columns, group_columns, groups) %}
-    {%- if columns | length == 1 -%}
-    ({{ columns[0] }} = any(array(select {{ group_columns[0] }} from {{ groups }} where {{ group_columns[0] }} is not null))
-        or ({{ columns[0] }} is null and exists (select 1 from {{ groups }} where {{ group_columns[0] }} is null)))
-    {%- else -%}
-    ({{ columns | join(', ') }}) in (select {{ group_columns | join(', ') }} from {{ groups }})
     {%- endif -%}
 {% endmacro %}
 

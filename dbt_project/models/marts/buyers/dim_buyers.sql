@@ -1,7 +1,8 @@
 -- One row per buyer (salted hash of the email; no PII): first and last purchase, orders, spend.
 --
--- Incremental by buyer: a run rebuilds the buyers whose orders int_buyer_orders numbered again since, and those
--- an order int_orders rebuilt since belonged to before (a buyer left with no paid order is removed).
+-- Incremental by buyer: a run rebuilds, whole, every buyer that an order int_orders rebuilt since belongs to, now
+-- or before (int_orders__replaced, macro changed_versions): a buyer left with no paid order is removed. Read from
+-- int_orders through its buyer index (int_buyer_orders is rebuilt whole each time, and numbers what this sums).
 {{ config(
     materialized='incremental',
     unique_key='buyer_key',
@@ -11,21 +12,26 @@
         "{{ clear_when_built_whole(changes_watermark(ref('int_orders'), 'order_id')) }}",
         "{{ clear_changed_groups(ref('int_orders'), 'order_id', ['buyer_key'], ['buyer_key']) }}",
     ],
+    post_hook="{{ index_if_missing('buyer', '(buyer_key)') }}",
 ) }}
 {% set wm = changes_watermark(ref('int_orders'), 'order_id') %}
 with
 
 {% if wm %}
 changed as (
-    select buyer_key from {{ ref('int_buyer_orders') }} where _loaded_at > {{ wm }}
-    union all
-    select buyer_key from ({{ changed_versions(ref('int_orders'), 'order_id', ['buyer_key'], wm) }}) as versions
+    {{ changed_versions(ref('int_orders'), 'order_id', ['buyer_key'], wm) }}
 ),
 {% endif %}
 
 buyer_orders as (
-    select * from {{ ref('int_buyer_orders') }}
-    {% if wm %} where {{ in_changed_groups(['buyer_key'], ['buyer_key'], 'changed') }} {% endif %}
+    select * from {{ ref('int_orders') }}
+    where is_paid {% if wm %} and buyer_key in (select buyer_key from changed) {% endif %}
+    {% if wm %}
+    union all
+    -- the orders without a buyer (no email) are one buyer, as in a build of every row
+    select * from {{ ref('int_orders') }}
+    where is_paid and buyer_key is null and exists (select 1 from changed where buyer_key is null)
+    {% endif %}
 ),
 
 final as (

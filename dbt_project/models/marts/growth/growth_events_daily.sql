@@ -52,7 +52,7 @@ final as (
         count(*) as orders,
         count(*) filter (where is_paid) as paid_orders,
         cast(coalesce(sum(total_amount) filter (where is_paid), 0) as numeric(18, 2)) as paid_gmv,
-        max(_loaded_at) as _loaded_at
+        now() as _loaded_at
     from orders
     group by 1, 2, 3, 4
 )
