@@ -133,6 +133,45 @@
     {{ get_delete_insert_merge_sql(target, source, key, arg_dict['dest_columns'], arg_dict['incremental_predicates']) }}
 {% endmacro %}
 
+{#- Incremental strategy `changed_groups` (models keyed by a group of rows, e.g. a settlement's items of one
+    payment): like changed_rows, by group. A group rebuilt with the very rows it had (compared as a set, columns
+    named _* left out) is left as it is. -#}
+{% macro get_incremental_changed_groups_sql(arg_dict) %}
+    {%- set target, source = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
+    {%- set keys = [arg_dict['unique_key']] if arg_dict['unique_key'] is string else arg_dict['unique_key'] -%}
+    {%- set compared = [] -%}
+    {%- for column in arg_dict['dest_columns'] if not column.name.startswith('_') -%}
+        {%- do compared.append(column.quoted) -%}
+    {%- endfor -%}
+    {%- set row_text = 'row(' ~ compared | join(', ') ~ ')::text' -%}
+    {%- if incremental_watermark() -%}
+    with fingerprints as (
+        select {{ keys | join(', ') }}, md5(string_agg({{ row_text }}, E'\n' order by {{ row_text }})) as fingerprint
+        from {{ source }}
+        group by {{ keys | join(', ') }}
+        union all
+        select {{ keys | join(', ') }}, md5(string_agg({{ row_text }}, E'\n' order by {{ row_text }}))
+        from {{ target }}
+        where ({{ keys | join(', ') }}) in (select {{ keys | join(', ') }} from {{ source }})
+        group by {{ keys | join(', ') }}
+    ),
+
+    unchanged as (
+        select {{ keys | join(', ') }}
+        from fingerprints
+        group by {{ keys | join(', ') }}
+        having count(*) = 2 and count(distinct fingerprint) = 1
+    )
+
+    delete from {{ source }} as s
+    using unchanged as u
+    where {% for k in keys %}s.{{ k }} = u.{{ k }}{{ ' and ' if not loop.last }}{% endfor %};
+    {%- endif %}
+    {{ get_delete_insert_merge_sql(
+        target, source, arg_dict['unique_key'], arg_dict['dest_columns'], arg_dict['incremental_predicates']
+    ) }}
+{% endmacro %}
+
 {#- The relation that keeps the rows a model replaced (`<model>__replaced`, beside it). -#}
 {% macro replaced_rows_relation(relation) %}
     {{ return(relation.incorporate(path={'identifier': relation.identifier ~ '__replaced'})) }}

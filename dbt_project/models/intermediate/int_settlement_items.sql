@@ -7,7 +7,7 @@
 {{ config(
     materialized='incremental',
     unique_key='item_group',
-    incremental_strategy='delete+insert',
+    incremental_strategy='changed_groups',
     on_schema_change='fail',
     indexes=[
         {'columns': ['item_group']},
