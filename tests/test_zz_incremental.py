@@ -23,6 +23,9 @@ PLATFORM_CHANGES = {
         update events set status = 'ended', updated_at = now()
         where id = (select min(e.id) from events as e join orders as o on o.event_id = e.id
                     where e.status = 'live' and o.paid_at is not null)""",
+    "an event with paid orders is renamed (the orders' facts stay the same)": """
+        update events set name = name || ' (new date)', updated_at = now()
+        where id = (select max(o.event_id) from orders as o where o.paid_at is not null)""",
     "organizations rename themselves as formulas": """
         with named as (
             select o.id, n.name

@@ -4,8 +4,9 @@
 -- (up to Mollie's rounding of the 4-decimal cost lines).
 --
 -- Incremental by item group (a settlement's items of one payment, or its cost lines): a run rebuilds the
--- groups int_settlement_items rebuilt since, those whose order was rebuilt in int_orders, and the cost
--- lines of settlements loaded since.
+-- groups int_settlement_items rebuilt since, those of payments loaded since (the order a payment belongs to),
+-- those whose order int_orders rebuilt since (its number, its organization), and the cost lines of settlements
+-- loaded since.
 -- depends_on: {{ ref('stg_mollie__settlements') }}
 {{ config(
     materialized='incremental',
@@ -20,6 +21,11 @@ with
 {% if wm %}
 touched as (
     select item_group from {{ ref('int_settlement_items') }} where _loaded_at > {{ wm }}
+    union
+    select i.item_group
+    from {{ ref('stg_platform__payments') }} as p
+    inner join {{ ref('int_settlement_items') }} as i on i.mollie_payment_id = p.mollie_payment_id
+    where p._loaded_at > {{ wm }}
     union
     select i.item_group
     from {{ ref('int_orders') }} as o

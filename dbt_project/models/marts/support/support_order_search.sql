@@ -2,8 +2,10 @@
 -- or a Mollie payment id, and see its event, payment status and tickets. Holds PII in the clear:
 -- lives in the `support` schema, granted to the support role only.
 --
--- Incremental by order: a run rebuilds the orders int_orders rebuilt since (their payments, refunds and
--- events are behind those) and the orders of tickets and organizations loaded since.
+-- Incremental by order: a run rebuilds the orders int_orders rebuilt since (their facts changed), and the orders
+-- of payments, events, tickets and organizations loaded since (what this shows of them: Mollie ids, event names,
+-- QR codes, names); int_orders keeps a row that comes out the same (strategy changed_rows), so it cannot stand
+-- for them.
 -- The support dashboard's order search lists the newest first, and finds an order by the buyer's email, a QR code
 -- or a Mollie payment id through an index each (post-hooks: index_if_missing).
 {{ config(
@@ -27,6 +29,13 @@ touched as (
     select order_id from {{ ref('int_orders') }} where _loaded_at > {{ wm }}
     union
     select order_id from {{ ref('stg_platform__tickets') }} where _loaded_at > {{ wm }}
+    union
+    select order_id from {{ ref('stg_platform__payments') }} where _loaded_at > {{ wm }}
+    union
+    select o.order_id
+    from {{ ref('stg_platform__events') }} as e
+    inner join {{ ref('stg_platform__orders') }} as o on o.event_id = e.event_id
+    where e._loaded_at > {{ wm }}
     union
     select o.order_id
     from {{ ref('stg_platform__organizations') }} as g
