@@ -287,7 +287,8 @@
 {#- Incremental strategy `additive` (aggregates whose measures are sums and counts): the temporary relation holds
     each group's signed change; it is added to the group's row, a new group is inserted, and a group whose
     `count_column` (config `additive_count`) falls to 0 has no row left behind it and is deleted. Groups whose
-    change is zero in every measure are left alone. -#}
+    change is zero in every measure are left alone. Keys are matched with `=`, so that the groups are joined by
+    hash; a key that can be null is listed in config `additive_nullable_keys` and matched null-safely on top. -#}
 {% macro get_incremental_additive_sql(arg_dict) %}
     {%- set target, source, keys = arg_dict['target_relation'], arg_dict['temp_relation'], arg_dict['unique_key'] -%}
     {%- set keys = [keys] if keys is string else keys -%}
@@ -296,8 +297,11 @@
     {%- for column in arg_dict['dest_columns'] if column.name not in keys and not column.name.startswith('_') -%}
         {%- do measures.append(column.name) -%}
     {%- endfor -%}
+    {%- set nullable = config.get('additive_nullable_keys', []) -%}
     {%- set same_group -%}
-        {%- for k in keys %}t.{{ k }} is not distinct from s.{{ k }}{{ ' and ' if not loop.last }}{% endfor -%}
+        {%- for k in keys -%}
+            t.{{ k }} {{ 'is not distinct from' if k in nullable else '=' }} s.{{ k }}{{ ' and ' if not loop.last }}
+        {%- endfor -%}
     {%- endset -%}
     delete from {{ source }} where {% for m in measures %}{{ m }} = 0{{ ' and ' if not loop.last }}{% endfor %};
     update {{ target }} as t

@@ -10,6 +10,7 @@
     incremental_strategy='additive',
     unique_key=['month_start', 'organization_id', 'event_status', 'currency'],
     additive_count='paid_orders',
+    additive_nullable_keys=['event_status'],
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['month_start', 'organization_id']}],
     pre_hook="{{ clear_when_built_whole(changes_watermark(ref('int_orders'), 'order_id')) }}",
