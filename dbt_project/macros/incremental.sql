@@ -117,10 +117,7 @@
     {%- if key is not string -%}
         {{ exceptions.raise_compiler_error("changed_rows needs a unique_key of one column, got " ~ key) }}
     {%- endif -%}
-    {%- set compared = [] -%}
-    {%- for column in arg_dict['dest_columns'] if not column.name.startswith('_') -%}
-        {%- do compared.append(column.quoted) -%}
-    {%- endfor -%}
+    {%- set compared = compared_columns(arg_dict['dest_columns']) -%}
     {%- if incremental_watermark() -%}
     delete from {{ source }} as s
     using {{ target }} as t
@@ -133,16 +130,22 @@
     {{ get_delete_insert_merge_sql(target, source, key, arg_dict['dest_columns'], arg_dict['incremental_predicates']) }}
 {% endmacro %}
 
+{#- The columns changed_rows and changed_groups compare (quoted): all but those named _* (load bookkeeping). -#}
+{% macro compared_columns(dest_columns) %}
+    {%- set compared = [] -%}
+    {%- for column in dest_columns if not column.name.startswith('_') -%}
+        {%- do compared.append(column.quoted) -%}
+    {%- endfor -%}
+    {{ return(compared) }}
+{% endmacro %}
+
 {#- Incremental strategy `changed_groups` (models keyed by a group of rows, e.g. a settlement's items of one
     payment): like changed_rows, by group. A group rebuilt with the very rows it had (compared as a set, columns
     named _* left out) is left as it is. -#}
 {% macro get_incremental_changed_groups_sql(arg_dict) %}
     {%- set target, source = arg_dict['target_relation'], arg_dict['temp_relation'] -%}
     {%- set keys = [arg_dict['unique_key']] if arg_dict['unique_key'] is string else arg_dict['unique_key'] -%}
-    {%- set compared = [] -%}
-    {%- for column in arg_dict['dest_columns'] if not column.name.startswith('_') -%}
-        {%- do compared.append(column.quoted) -%}
-    {%- endfor -%}
+    {%- set compared = compared_columns(arg_dict['dest_columns']) -%}
     {%- set row_text = 'row(' ~ compared | join(', ') ~ ')::text' -%}
     {%- if incremental_watermark() -%}
     with fingerprints as (
@@ -242,10 +245,11 @@
 
 {#- The rows of `relation` that changed since `wm`, signed: +1 the row as it is now (built since), -1 the row as
     it was at `wm` (the first one replaced since, per key); `columns` of each. Summed with their sign, they turn
-    an aggregate built at `wm` into the aggregate of now. -#}
+    an aggregate built at `wm` into the aggregate of now. Without `wm` (a build of every row): every row, +1. -#}
 {% macro changed_versions(relation, key, columns, wm) %}
     select 1 as sign, {{ columns | join(', ') }}
     from {{ relation }}
+    {%- if wm %}
     where _loaded_at > {{ wm }}
     union all
     select -1 as sign, {{ columns | join(', ') }}
@@ -255,32 +259,24 @@
         where {{ key }} is not null and replaced_at > {{ wm }}
         order by {{ key }}, replaced_at
     ) as replaced
+    {%- endif %}
 {% endmacro %}
 
-{#- A pre-hook of a model rebuilt by groups (delete+insert by `this_columns`): the groups the rows of `relation`
-    changed since the watermark are in, now or before (macro changed_versions), are emptied first, so a group left
-    with no row is not left stale; the model's build writes the others again. -#}
-{% macro clear_changed_groups(relation, key, group_columns, this_columns) %}
-    {%- set wm = changes_watermark(relation, key) if is_incremental() else none -%}
-    {%- if wm -%}
+{#- The pre-hook of a model kept from `relation`'s changes (changes_watermark). A build of every row while the
+    table exists (a setting changed, or the changes since cannot be told) starts from an empty table: the whole
+    aggregate, added to it or inserted, is the aggregate. A model rebuilt by groups (`group_columns` of `relation`,
+    `this_columns` here, never null) has the groups its changed rows are in, now or before, emptied first, so a
+    group left with no row is not left stale; its build writes the others again. -#}
+{% macro clear_for_changes(relation, key, group_columns=[], this_columns=[]) %}
+    {%- if is_incremental() -%}
+        {%- set wm = changes_watermark(relation, key) -%}
+        {%- if not wm %}
+    delete from {{ this }}
+        {%- elif group_columns %}
     with changed as ({{ changed_versions(relation, key, group_columns, wm) }})
     delete from {{ this }}
-    where ({{ this_columns | join(', ') }}) in (select {{ group_columns | join(', ') }} from changed);
-    {%- if this_columns | length == 1 %}
-    -- a null group (a buyer without an email is one, in a build of every row too); `in` never matches it
-    with changed as ({{ changed_versions(relation, key, group_columns, wm) }})
-    delete from {{ this }}
-    where {{ this_columns[0] }} is null and exists (select 1 from changed where {{ group_columns[0] }} is null)
-    {%- endif -%}
-    {%- endif -%}
-{% endmacro %}
-
-{#- A pre-hook of a model kept by the `additive` strategy: a build of every row while the table exists (the
-    watermark is None: a setting changed, or the changes since cannot be told) starts from an empty table, so
-    adding the whole aggregate to it is the aggregate. -#}
-{% macro clear_when_built_whole(wm) %}
-    {%- if is_incremental() and not wm -%}
-    delete from {{ this }}
+    where ({{ this_columns | join(', ') }}) in (select {{ group_columns | join(', ') }} from changed)
+        {%- endif -%}
     {%- endif -%}
 {% endmacro %}
 

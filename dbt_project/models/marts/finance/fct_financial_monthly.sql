@@ -9,7 +9,7 @@
     unique_key=['month_start', 'currency'],
     additive_count='paid_orders',
     on_schema_change='append_new_columns',
-    pre_hook="{{ clear_when_built_whole(changes_watermark(ref('int_orders'), 'order_id')) }}",
+    pre_hook="{{ clear_for_changes(ref('int_orders'), 'order_id') }}",
 ) }}
 {% set wm = changes_watermark(ref('int_orders'), 'order_id') %}
 {% set columns = [
@@ -17,11 +17,7 @@
     'platform_fee_amount', 'mollie_fee',
 ] %}
 with paid_orders as (
-    {% if wm %}
     select * from ({{ changed_versions(ref('int_orders'), 'order_id', columns, wm) }}) as changed
-    {% else %}
-    select 1 as sign, {{ columns | join(', ') }} from {{ ref('int_orders') }}
-    {% endif %}
 ),
 
 final as (

@@ -16,10 +16,9 @@
     indexes=[{'columns': ['date_day']}],
     tags=['daily'],
     pre_hook=[
-        "{{ clear_when_built_whole(changes_watermark(ref('int_orders'), 'order_id')) }}",
-        "{{ clear_partition_window('date_day') }}",
-        "{{ clear_changed_groups(ref('int_orders'), 'order_id', ['created_date', 'organization_id'], "
+        "{{ clear_for_changes(ref('int_orders'), 'order_id', ['created_date', 'organization_id'], "
             ~ "['date_day', 'organization_id']) }}",
+        "{{ clear_partition_window('date_day') }}",
     ],
     post_hook="{{ index_if_missing('day_organization', '(date_day, organization_id)') }}",
 ) }}
